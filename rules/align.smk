@@ -1,0 +1,22 @@
+# Face alignment: MTCNN on each clip's reference frame, template matching on every frame.
+
+
+rule align_shard:
+    input:
+        index=f"{RES}/{{dataset}}/index.parquet",
+    output:
+        frames=f"{RES}/{{dataset}}/aligned/shard{{shard}}.npz",
+        manifest=f"{RES}/{{dataset}}/aligned/shard{{shard}}.parquet",
+        rejected=f"{RES}/{{dataset}}/aligned/shard{{shard}}.rejected.parquet",
+    params:
+        alignment=canonical(config["alignment"]),
+        window=config["temporal"].get("window", ["onset", "offset"]),
+    threads: 1
+    log:
+        f"{RES}/{{dataset}}/logs/align_shard{{shard}}.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/align_shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/align_shard.py"

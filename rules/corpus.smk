@@ -1,0 +1,35 @@
+# Corpus: the embedded synthetic corpus (generated) and the canonical clip index.
+
+
+rule synthesize_corpus:
+    output:
+        directory(f"{RES}/{{dataset}}/corpus"),
+    params:
+        synthetic=synthetic_params,
+    threads: 2
+    log:
+        f"{RES}/{{dataset}}/logs/synthesize_corpus.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/synthesize_corpus.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/synthesize_corpus.py"
+
+
+rule build_index:
+    input:
+        corpus=corpus_input,
+    output:
+        index=f"{RES}/{{dataset}}/index.parquet",
+        rejected=f"{RES}/{{dataset}}/rejected.parquet",
+    params:
+        spec=index_params,
+    log:
+        f"{RES}/{{dataset}}/logs/build_index.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/build_index.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/build_index.py"

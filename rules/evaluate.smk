@@ -1,0 +1,25 @@
+# Recognition under subject-independent protocols: per-fold predictions and a summary each.
+
+
+rule evaluate:
+    input:
+        index=f"{RES}/{{dataset}}/index.parquet",
+        bank=f"{RES}/{{dataset}}/features/{{condition}}/{{feature_set}}/manifest.parquet",
+    output:
+        predictions=f"{RES}/{{dataset}}/eval/{{condition}}/{{feature_set}}/{{model}}/{{protocol}}/predictions.parquet",
+        summary=f"{RES}/{{dataset}}/eval/{{condition}}/{{feature_set}}/{{model}}/{{protocol}}/summary.json",
+    params:
+        feature=feature_params,
+        model=lambda wc: canonical(MODELS[wc.model]),
+        protocol=lambda wc: canonical(PROTOCOLS[wc.protocol]),
+        target=config["target"],
+        seed=config["seed"],
+    threads: 1
+    log:
+        f"{RES}/{{dataset}}/logs/eval/{{condition}}_{{feature_set}}_{{model}}_{{protocol}}.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/eval_{{condition}}_{{feature_set}}_{{model}}_{{protocol}}.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/evaluate.py"

@@ -1,0 +1,37 @@
+# Feature banks, addressed by (dataset, condition, feature set), one NPZ + manifest per shard.
+
+
+rule feature_shard:
+    input:
+        clips=f"{RES}/{{dataset}}/clips/{{condition}}/shard{{shard}}.npz",
+        manifest=f"{RES}/{{dataset}}/clips/{{condition}}/shard{{shard}}.parquet",
+    output:
+        bank=f"{RES}/{{dataset}}/features/{{condition}}/{{feature_set}}/shard{{shard}}.npz",
+        manifest=f"{RES}/{{dataset}}/features/{{condition}}/{{feature_set}}/shard{{shard}}.parquet",
+    params:
+        feature_set=lambda wc: wc.feature_set,
+        spec=feature_params,
+    threads: 1
+    log:
+        f"{RES}/{{dataset}}/logs/features/{{condition}}_{{feature_set}}_shard{{shard}}.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/features_{{condition}}_{{feature_set}}_shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/feature_shard.py"
+
+
+rule merge_bank:
+    input:
+        bank_shards,
+    output:
+        f"{RES}/{{dataset}}/features/{{condition}}/{{feature_set}}/manifest.parquet",
+    params:
+        spec=feature_params,
+    log:
+        f"{RES}/{{dataset}}/logs/features/{{condition}}_{{feature_set}}_merge.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/merge_bank.py"

@@ -1,0 +1,3 @@
+"""mexflow: facial micro-expression analysis pipeline."""
+
+__version__ = "0.1.0"

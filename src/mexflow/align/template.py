@@ -1,0 +1,119 @@
+"""Translation tracking by normalised cross-correlation template matching, with sub-pixel peaks.
+
+Conventions: images are (H, W) or (H, W, 3) arrays; coordinates are (x, y) pixels with pixel
+centres at integer positions; a shift (dx, dy) is the displacement of the face from the
+reference frame to the current frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """Square crop: centre (cx, cy) and side length `size`, pixels of the reference frame."""
+
+    cx: float
+    cy: float
+    size: float
+
+    @classmethod
+    def from_detection(cls, box, margin: float, scale_y: float = 0.0) -> "CropBox":
+        """Square box around a detection (x1, y1, x2, y2): side = max(w, h) * (1 + margin);
+        `scale_y` moves the centre down by that fraction of the side (to include the chin)."""
+        x1, y1, x2, y2 = (float(v) for v in box)
+        side = max(x2 - x1, y2 - y1) * (1.0 + margin)
+        return cls((x1 + x2) / 2, (y1 + y2) / 2 + scale_y * side, side)
+
+
+def _gray(img: np.ndarray) -> np.ndarray:
+    g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+    return g.astype(np.float32)
+
+
+def _parabola_offset(m: float, l: float, r: float) -> float:
+    """Sub-pixel offset of a peak from three samples (left, centre, right), in [-0.5, 0.5]."""
+    den = l - 2.0 * m + r
+    if den >= 0:  # not a strict maximum: keep the integer peak
+        return 0.0
+    return float(np.clip(0.5 * (l - r) / den, -0.5, 0.5))
+
+
+def _match(template: np.ndarray, image: np.ndarray, x0: int, y0: int) -> tuple[float, float, float]:
+    """Best position (x, y) of the template's top-left in `image` coordinates offset by (x0, y0),
+    with sub-pixel refinement, and its NCC score."""
+    res = cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED)
+    _, score, _, (px, py) = cv2.minMaxLoc(res)
+    dx = _parabola_offset(res[py, px], res[py, px - 1], res[py, px + 1]) if 0 < px < res.shape[1] - 1 else 0.0
+    dy = _parabola_offset(res[py, px], res[py - 1, px], res[py + 1, px]) if 0 < py < res.shape[0] - 1 else 0.0
+    return x0 + px + dx, y0 + py + dy, float(score)
+
+
+class TemplateTracker:
+    """Tracks the translation of a face template from a reference frame.
+
+    ref: reference frame (H, W[, 3]) uint8; region: (x0, y0, x1, y1) integer template rectangle
+    inside it; search_px: largest shift searched in each direction. Shifts above 8 px are found
+    coarse-to-fine (half resolution first, then +-2 px at full resolution).
+    """
+
+    def __init__(self, ref: np.ndarray, region: tuple[int, int, int, int], search_px: int = 16):
+        g = _gray(ref)
+        h, w = g.shape
+        x0, y0, x1, y1 = region
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise ValueError(f"template region {region} outside the {w}x{h} frame")
+        self.region, self.search = (x0, y0, x1, y1), int(search_px)
+        self.template = g[y0:y1, x0:x1].copy()
+        self.template_half = cv2.pyrDown(self.template) if self.search > 8 else None
+
+    def _window(self, shape, cx: float, cy: float, radius: int, scale: int = 1):
+        x0, y0, x1, y1 = (v // scale for v in self.region)
+        h, w = shape
+        sx0 = int(max(0, np.floor(x0 + cx) - radius))
+        sy0 = int(max(0, np.floor(y0 + cy) - radius))
+        sx1 = int(min(w, np.ceil(x1 + cx) + radius + 1))
+        sy1 = int(min(h, np.ceil(y1 + cy) + radius + 1))
+        return sx0, sy0, sx1, sy1, x0, y0
+
+    def shift(self, frame: np.ndarray) -> tuple[float, float, float]:
+        """(dx, dy, ncc) of the template in `frame` relative to the reference, sub-pixel."""
+        g = _gray(frame)
+        cx = cy = 0.0
+        radius = self.search
+        if self.template_half is not None:
+            gh = cv2.pyrDown(g)
+            sx0, sy0, sx1, sy1, tx0, ty0 = self._window(gh.shape, 0, 0, (self.search + 1) // 2, 2)
+            bx, by, _ = _match(self.template_half, gh[sy0:sy1, sx0:sx1], sx0, sy0)
+            cx, cy, radius = 2 * (bx - tx0), 2 * (by - ty0), 3
+        sx0, sy0, sx1, sy1, tx0, ty0 = self._window(g.shape, round(cx), round(cy), radius)
+        bx, by, score = _match(self.template, g[sy0:sy1, sx0:sx1], sx0, sy0)
+        return bx - tx0, by - ty0, score
+
+
+def crop_resize(frame: np.ndarray, box: CropBox, dx: float, dy: float, out_size: int) -> np.ndarray:
+    """Crop the square `box` shifted by (dx, dy) and resample it to (out_size, out_size) in one
+    affine warp (bilinear, with a Gaussian pre-filter when shrinking). Keeps dtype and channels."""
+    k = out_size / box.size
+    x0 = box.cx + dx - box.size / 2
+    y0 = box.cy + dy - box.size / 2
+    src, ox, oy = frame, 0, 0
+    if k < 1.0:
+        # Anti-alias before shrinking; blur only the region the warp reads (plus the kernel reach).
+        sigma = 0.5 * np.sqrt(1.0 / k**2 - 1.0)
+        pad = int(np.ceil(3 * sigma)) + 2
+        h, w = frame.shape[:2]
+        ox, oy = max(0, int(np.floor(x0)) - pad), max(0, int(np.floor(y0)) - pad)
+        ex = min(w, int(np.ceil(x0 + box.size)) + pad)
+        ey = min(h, int(np.ceil(y0 + box.size)) + pad)
+        if ex > ox and ey > oy:
+            src = cv2.GaussianBlur(frame[oy:ey, ox:ex], (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        else:
+            src, ox, oy = cv2.GaussianBlur(frame, (0, 0), sigma), 0, 0
+    x0, y0 = x0 - ox, y0 - oy
+    m = np.array([[k, 0.0, (0.5 - x0) * k - 0.5], [0.0, k, (0.5 - y0) * k - 0.5]])
+    return cv2.warpAffine(src, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)

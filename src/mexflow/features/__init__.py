@@ -1,0 +1,1 @@
+"""Feature extractors for micro-expression clips (LBP, LBP-TOP, ...)."""

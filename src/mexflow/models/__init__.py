@@ -1,0 +1,1 @@
+"""Recognisers: fit on training samples, predict test samples (see ``mexflow.models.svm``)."""

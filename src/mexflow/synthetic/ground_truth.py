@@ -1,0 +1,102 @@
+"""Per-clip ground-truth archive of the synthetic corpus (one NPZ per clip).
+
+The per-frame displacement field is stored factorised, exactly: every AU of a clip follows the
+same temporal profile, so the field at frame f is `amplitude[f] * apex_field` (see
+`ClipTruth.displacement`). Coordinates are the subject's neutral canvas (before head jitter).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mexflow.io import save_npz_atomic
+
+
+@dataclass(frozen=True)
+class ClipTruth:
+    frames: np.ndarray          # (N,) int frame numbers as written on disk
+    amplitude: np.ndarray       # (N,) float32 expression amplitude in [0, 1] (1 at apex)
+    apex_field: np.ndarray      # (H, W, 2) float32 forward displacement at apex, pixels
+    jitter: np.ndarray          # (N, 3) float32 head pose: tx px, ty px, theta degrees
+    jitter_centre: np.ndarray   # (2,) float64 rotation centre (x, y), canvas pixels
+    gain: np.ndarray            # (N,) float32 global illumination gain
+    landmarks: np.ndarray       # (478, 2) float64 neutral landmarks, canvas pixels
+    iod: float                  # inter-ocular distance, pixels
+    aus: str                    # AU string as annotated, e.g. "6+12" or "R12"
+    emotion: str                # raw label (CASME II vocabulary)
+    onset: int
+    apex: int
+    offset: int
+    peak_px: float              # max |apex_field|, pixels
+    fps: float
+    noise_sigma: float
+
+    def index_of(self, frame: int) -> int:
+        hits = np.flatnonzero(self.frames == frame)
+        if hits.size == 0:
+            raise KeyError(f"frame {frame} is not in this clip ({self.frames[0]}..{self.frames[-1]})")
+        return int(hits[0])
+
+    def displacement(self, frame: int) -> np.ndarray:
+        """(H, W, 2) float32 forward displacement of frame `frame` from the neutral face."""
+        return self.apex_field * np.float32(self.amplitude[self.index_of(frame)])
+
+
+def save_clip_truth(path, truth: ClipTruth) -> None:
+    fields = {k: np.asarray(v) for k, v in truth.__dict__.items()}
+    save_npz_atomic(path, compressed=True, **fields)
+
+
+def load_clip_truth(path) -> ClipTruth:
+    with np.load(path, allow_pickle=False) as z:
+        kw = {k: z[k] for k in z.files}
+    for key in ("aus", "emotion"):
+        kw[key] = str(kw[key])
+    for key in ("onset", "apex", "offset"):
+        kw[key] = int(kw[key])
+    for key in ("iod", "peak_px", "fps", "noise_sigma"):
+        kw[key] = float(kw[key])
+    return ClipTruth(**kw)
+
+
+def head_pose(truth: ClipTruth, frame: int) -> tuple[np.ndarray, np.ndarray]:
+    """(R (2, 2), t (2,)) of the rigid head motion at `frame`: z = R (y - c) + c + t."""
+    tx, ty, th = (float(v) for v in truth.jitter[truth.index_of(frame)])
+    th = np.deg2rad(th)
+    return np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]), np.array([tx, ty])
+
+
+def track_head_point(truth: ClipTruth, point_xy, ref_frame: int, frame: int) -> np.ndarray:
+    """Where the head point seen at `point_xy` in `ref_frame` is in `frame` (rigid motion only).
+    Returns (2,) pixels."""
+    c = truth.jitter_centre
+    r0, t0 = head_pose(truth, ref_frame)
+    r1, t1 = head_pose(truth, frame)
+    neutral = r0.T @ (np.asarray(point_xy, float) - c - t0) + c
+    return r1 @ (neutral - c) + c + t1
+
+
+def displacement_in_crop(truth: ClipTruth, box, crop_size: int, ref_frame: int, frame: int) -> np.ndarray:
+    """Ground-truth expression motion from `ref_frame` to `frame` seen in an aligned crop.
+
+    box: (cx, cy, size) square crop of the reference frame (as stored by alignment). Each crop
+    pixel is traced back to the neutral face (undoing the reference frame's head pose); the
+    displacement difference between the two frames is rotated into the camera and scaled to
+    crop pixels. Returns (crop_size, crop_size, 2) float32 (dx, dy) in crop pixels.
+    """
+    import cv2
+
+    cx, cy, size = (float(v) for v in box)
+    k = crop_size / size
+    u = (np.arange(crop_size) + 0.5) / k - 0.5
+    zx, zy = np.meshgrid(cx - size / 2 + u, cy - size / 2 + u)
+    c = truth.jitter_centre
+    r0, t0 = head_pose(truth, ref_frame)
+    dx, dy = zx - c[0] - t0[0], zy - c[1] - t0[1]
+    nx = (r0[0, 0] * dx + r0[1, 0] * dy + c[0]).astype(np.float32)
+    ny = (r0[0, 1] * dx + r0[1, 1] * dy + c[1]).astype(np.float32)
+    delta = truth.amplitude[truth.index_of(frame)] - truth.amplitude[truth.index_of(ref_frame)]
+    d = cv2.remap(truth.apex_field, nx, ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) * np.float32(delta)
+    r1, _ = head_pose(truth, frame)
+    return (np.einsum("ij,hwj->hwi", r1, d) * k).astype(np.float32)

@@ -1,0 +1,21 @@
+"""Rule evaluate: one (condition, feature set, model, protocol) cell of the experiment matrix."""
+import json
+from pathlib import Path
+
+from mexflow.datasets.index import load_index
+from mexflow.evaluation.experiment import run_evaluation
+from mexflow.io import write_parquet_atomic, write_text_atomic
+from mexflow.workflow_support import setup
+
+log = setup(snakemake)  # noqa: F821
+w, p = snakemake.wildcards, snakemake.params
+predictions, summary = run_evaluation(
+    load_index(snakemake.input.index), Path(snakemake.input.bank),
+    model=p.model, protocol=p.protocol, target=p.target, seed=p.seed,
+    labels={"condition": w.condition, "feature_set": w.feature_set, "model": w.model,
+            "protocol": w.protocol},
+)
+write_parquet_atomic(predictions, snakemake.output.predictions)
+write_text_atomic(json.dumps(summary, indent=1), snakemake.output.summary)
+log.info("%s/%s/%s/%s: UF1 %.3f UAR %.3f acc %.3f on %d clips", w.condition, w.feature_set, w.model,
+         w.protocol, summary["uf1"], summary["uar"], summary["accuracy"], summary["n_clips"])

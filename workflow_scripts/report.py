@@ -1,0 +1,20 @@
+"""Rule report: every evaluation summary -> metrics.parquet and a Markdown table."""
+import json
+
+import pandas as pd
+
+from mexflow.io import write_parquet_atomic, write_text_atomic
+from mexflow.report.tables import metrics_frame, render_markdown
+from mexflow.workflow_support import setup
+
+log = setup(snakemake)  # noqa: F821
+summaries = [json.loads(open(p).read()) for p in snakemake.input.summaries]
+metrics = metrics_frame(summaries)
+write_parquet_atomic(metrics, snakemake.output.metrics)
+text = render_markdown(snakemake.wildcards.dataset, metrics, summaries,
+                       index=pd.read_parquet(snakemake.input.index),
+                       rejected=pd.concat([pd.read_parquet(p) for p in
+                                          [snakemake.input.rejected, *snakemake.input.aligned_rejected]],
+                                         ignore_index=True))
+write_text_atomic(text, snakemake.output.table)
+log.info("%d evaluations reported", len(metrics))
