@@ -1,15 +1,9 @@
 # Config validation, wildcard constraints and input functions shared by every rule.
-import os
 from pathlib import Path
 
 from snakemake.utils import validate
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
-
-# Jobs import the library from src/ even where it is not installed (conda envs, cluster nodes).
-_SRC = str(Path(workflow.basedir) / "src")
-if _SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 DATASETS = config["datasets"]
 CONDITIONS = config["conditions"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mexflow.align.clip import AlignParams, align_frames, read_frame
+from mexflow.align.clip import AlignParams, align_frames, read_frame_bgr
 from mexflow.align.template import CropBox, crop_resize
 from mexflow.features.flow import farneback, optical_strain, to_gray
 from mexflow.synthetic.corpus import FRAMES_SUBDIR, GT_SUBDIR
@@ -19,7 +19,7 @@ def aligned(small_corpus, detector):
         gt = load_clip_truth(root / GT_SUBDIR / r["subject"] / f"{r['clip']}.npz")
         folder = root / FRAMES_SUBDIR / r["subject"] / r["clip"]
         frames = list(range(gt.onset, gt.offset + 1))
-        a = align_frames(lambda n: read_frame(folder / f"img{n}.jpg"), frames, gt.onset, detector,
+        a = align_frames(lambda n: read_frame_bgr(folder / f"img{n}.jpg"), frames, gt.onset, detector,
                          AlignParams(crop_size=224))
         out.append((gt, a))
     return out

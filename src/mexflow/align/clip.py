@@ -26,7 +26,8 @@ class AlignParams:
     centre_shift: float = 0.04    # crop centre moved down by this fraction of its side
     template_frac: float = 0.7    # template = central fraction of the detection box
     search_px: int = 16           # largest head translation searched, pixels
-    detect_downscale: float = 2.0  # run the detector on the frame shrunk by this factor
+    detect_downscale: float = 3.0  # run the detector on the frame shrunk by this factor
+    min_face_px: int = 80         # smallest face searched, full-resolution pixels
     reference: str = "onset"      # onset | first | apex
 
     @classmethod
@@ -45,12 +46,18 @@ class AlignedClip:
     reference: int            # reference frame number
 
 
-def read_frame(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; grayscale files are expanded to 3 channels. IOError naming the file."""
+def read_frame_bgr(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 in OpenCV's BGR order; grayscale files are expanded to 3 channels.
+    IOError naming the file when it cannot be decoded."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise IOError(f"cannot decode image {path}")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
+
+
+def read_frame(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB; see read_frame_bgr."""
+    return cv2.cvtColor(read_frame_bgr(path), cv2.COLOR_BGR2RGB)
 
 
 def detect_face(detector, image: np.ndarray, downscale: float) -> np.ndarray:
@@ -64,15 +71,18 @@ def detect_face(detector, image: np.ndarray, downscale: float) -> np.ndarray:
     return np.array([*(np.asarray(det.box, float) * max(downscale, 1)), det.score])
 
 
-def align_frames(read: Callable[[int], np.ndarray], frame_numbers: Sequence[int], reference: int,
+def align_frames(read_bgr: Callable[[int], np.ndarray], frame_numbers: Sequence[int], reference: int,
                  detector, params: AlignParams) -> AlignedClip:
-    """Align the frames `frame_numbers` (read with `read(n)`) against frame `reference`.
+    """Align the frames `frame_numbers` against frame `reference`.
+
+    read_bgr(n) returns frame n as (H, W, 3) uint8 BGR (OpenCV's decoding order, so full frames
+    are never colour-converted; only the crops are turned into RGB).
 
     The detector is any object with `detect_largest(image) -> detection | None` whose detection
     has `.box` (x1, y1, x2, y2) and `.score` (e.g. mexflow.align.mtcnn.MTCNN).
     """
-    ref = read(reference)
-    det = detect_face(detector, ref, params.detect_downscale)
+    ref = read_bgr(reference)
+    det = detect_face(detector, cv2.cvtColor(ref, cv2.COLOR_BGR2RGB), params.detect_downscale)
     box = CropBox.from_detection(det[:4], params.margin, params.centre_shift)
     x1, y1, x2, y2 = det[:4]
     f = (1 - params.template_frac) / 2
@@ -85,12 +95,14 @@ def align_frames(read: Callable[[int], np.ndarray], frame_numbers: Sequence[int]
     out = np.empty((n, s, s, 3), np.uint8)
     shifts = np.zeros((n, 2), np.float32)
     ncc = np.ones(n, np.float32)
+    guess = (0.0, 0.0)  # head motion between consecutive high-speed frames is tiny
     for i, fno in enumerate(frame_numbers):
-        img = ref if fno == reference else read(fno)
+        img = ref if fno == reference else read_bgr(fno)
         if fno != reference:
-            dx, dy, score = tracker.shift(img)
-            shifts[i], ncc[i] = (dx, dy), score
-        out[i] = crop_resize(img, box, float(shifts[i, 0]), float(shifts[i, 1]), s)
+            dx, dy, score = tracker.shift(img, guess)
+            shifts[i], ncc[i], guess = (dx, dy), score, (dx, dy)
+        out[i] = cv2.cvtColor(crop_resize(img, box, float(shifts[i, 0]), float(shifts[i, 1]), s),
+                              cv2.COLOR_BGR2RGB)
     return AlignedClip(out, np.asarray(frame_numbers), shifts, ncc,
                        np.array([box.cx, box.cy, box.size]), det, int(reference))
 

@@ -6,18 +6,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from mexflow.align.clip import AlignParams, NoFaceError, align_frames, read_frame, reference_frame
+from mexflow.align.clip import AlignParams, NoFaceError, align_frames, read_frame_bgr, reference_frame
 from mexflow.datasets.errors import Rejections
 from mexflow.datasets.index import REJECTED_COLUMNS
 from mexflow.shards import ShardWriter
 from mexflow.temporal import window_frames
 
 
-def make_detector(name: str):
+def make_detector(name: str, params: AlignParams):
+    """The face detector, searching faces of at least params.min_face_px full-resolution pixels
+    on frames shrunk by params.detect_downscale."""
     if name == "mtcnn":
         from mexflow.align.mtcnn import MTCNN
 
-        return MTCNN()
+        return MTCNN(min_face_size=max(12, round(params.min_face_px / max(params.detect_downscale, 1))))
     raise ValueError(f"unknown face detector {name!r}")
 
 
@@ -30,7 +32,7 @@ def align_shard(rows: pd.DataFrame, alignment: dict, window, out_npz, log=None,
     """
     log = log or logging.getLogger(__name__)
     params = AlignParams.from_dict(alignment)
-    detector = detector or make_detector(alignment.get("detector", "mtcnn"))
+    detector = detector or make_detector(alignment.get("detector", "mtcnn"), params)
     writer = ShardWriter(out_npz)
     rejections = {}
     for _, row in rows.iterrows():
@@ -40,7 +42,7 @@ def align_shard(rows: pd.DataFrame, alignment: dict, window, out_npz, log=None,
         folder = Path(row["frame_dir"])
 
         def read(n, folder=folder, pattern=row["frame_pattern"]):
-            return read_frame(folder / pattern.format(n))
+            return read_frame_bgr(folder / pattern.format(n))
 
         try:
             a = align_frames(read, frames, ref, detector, params)

@@ -30,7 +30,8 @@ class CropBox:
 
 
 def _gray(img: np.ndarray) -> np.ndarray:
-    g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+    """Luma as float32. Colour frames are taken as BGR (OpenCV's decoding order)."""
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if img.ndim == 3 else img
     return g.astype(np.float32)
 
 
@@ -55,7 +56,7 @@ def _match(template: np.ndarray, image: np.ndarray, x0: int, y0: int) -> tuple[f
 class TemplateTracker:
     """Tracks the translation of a face template from a reference frame.
 
-    ref: reference frame (H, W[, 3]) uint8; region: (x0, y0, x1, y1) integer template rectangle
+    ref: reference frame (H, W[, 3]) uint8, colour in BGR order; region: (x0, y0, x1, y1) integer template rectangle
     inside it; search_px: largest shift searched in each direction. Shifts above 8 px are found
     coarse-to-fine (half resolution first, then +-2 px at full resolution).
     """
@@ -70,8 +71,10 @@ class TemplateTracker:
         self.template = g[y0:y1, x0:x1].copy()
         self.template_half = cv2.pyrDown(self.template) if self.search > 8 else None
 
-    def _window(self, shape, cx: float, cy: float, radius: int, scale: int = 1):
-        x0, y0, x1, y1 = (v // scale for v in self.region)
+    def _window(self, shape, ox: int, oy: int, cx: float, cy: float, radius: int, scale: int = 1):
+        """Search window (in the sub-image starting at (ox, oy) of the frame, at 1/scale
+        resolution) for the template displaced by (cx, cy), and the template's nominal corner."""
+        x0, y0, x1, y1 = ((v - o) // scale for v, o in zip(self.region, (ox, oy, ox, oy)))
         h, w = shape
         sx0 = int(max(0, np.floor(x0 + cx) - radius))
         sy0 = int(max(0, np.floor(y0 + cy) - radius))
@@ -79,17 +82,36 @@ class TemplateTracker:
         sy1 = int(min(h, np.ceil(y1 + cy) + radius + 1))
         return sx0, sy0, sx1, sy1, x0, y0
 
-    def shift(self, frame: np.ndarray) -> tuple[float, float, float]:
-        """(dx, dy, ncc) of the template in `frame` relative to the reference, sub-pixel."""
-        g = _gray(frame)
+    def shift(self, frame: np.ndarray, guess: tuple[float, float] | None = None,
+              min_ncc: float = 0.8) -> tuple[float, float, float]:
+        """(dx, dy, ncc) of the template in `frame` relative to the reference, sub-pixel.
+
+        guess: expected shift (e.g. the previous frame's); the search then covers +-3 px around
+        it at full resolution, and falls back to the full search when the best match lies on the
+        edge of that window or scores below `min_ncc`.
+        """
+        x0, y0, x1, y1 = self.region
+        h, w = frame.shape[:2]
+        reach = self.search + 6
+        # Only the part of the frame the search can reach is converted and searched; the
+        # sub-image starts at even coordinates so its half-resolution grid matches the template's.
+        ox, oy = max(0, x0 - reach) & ~1, max(0, y0 - reach) & ~1
+        g = _gray(frame[oy:min(h, y1 + reach), ox:min(w, x1 + reach)])
+        if guess is not None and abs(guess[0]) < self.search and abs(guess[1]) < self.search:
+            gx, gy = round(guess[0]), round(guess[1])
+            sx0, sy0, sx1, sy1, tx0, ty0 = self._window(g.shape, ox, oy, gx, gy, 3)
+            bx, by, score = _match(self.template, g[sy0:sy1, sx0:sx1], sx0, sy0)
+            inside = abs(bx - tx0 - gx) < 2.5 and abs(by - ty0 - gy) < 2.5
+            if inside and score >= min_ncc:
+                return bx - tx0, by - ty0, score
         cx = cy = 0.0
         radius = self.search
         if self.template_half is not None:
             gh = cv2.pyrDown(g)
-            sx0, sy0, sx1, sy1, tx0, ty0 = self._window(gh.shape, 0, 0, (self.search + 1) // 2, 2)
+            sx0, sy0, sx1, sy1, tx0, ty0 = self._window(gh.shape, ox, oy, 0, 0, (self.search + 1) // 2, 2)
             bx, by, _ = _match(self.template_half, gh[sy0:sy1, sx0:sx1], sx0, sy0)
             cx, cy, radius = 2 * (bx - tx0), 2 * (by - ty0), 3
-        sx0, sy0, sx1, sy1, tx0, ty0 = self._window(g.shape, round(cx), round(cy), radius)
+        sx0, sy0, sx1, sy1, tx0, ty0 = self._window(g.shape, ox, oy, round(cx), round(cy), radius)
         bx, by, score = _match(self.template, g[sy0:sy1, sx0:sx1], sx0, sy0)
         return bx - tx0, by - ty0, score
 

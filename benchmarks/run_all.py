@@ -1,0 +1,9 @@
+"""Run every benchmark in this folder (results under benchmarks/out/)."""
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+for script in ["bench_stages.py", "bench_lbptop.py"]:
+    print(f"== {script}", flush=True)
+    subprocess.run([sys.executable, str(HERE / script)], check=True)
