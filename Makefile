@@ -17,7 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps facenet-pytorch==2.6.0
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(BIN)/python -c "import torch; assert not torch.version.cuda or torch.cuda.is_available() or True; print('torch', torch.__version__)"
+	$(BIN)/python -c "import torch; print('torch', torch.__version__, '(CUDA available)' if torch.cuda.is_available() else '(CPU)')"
 	touch $@
 
 run: $(STAMP)

@@ -10,16 +10,16 @@ import sys
 
 
 def set_threads(n: int) -> None:
-    """Limit OpenCV and torch (if used) to the rule's `threads` (REFERENCES §5: oversubscribed
-    torch on 2 cores slowed small ops ~40x)."""
+    """Limit OpenCV and torch to the rule's `threads` (REFERENCES §5: oversubscribed torch on 2
+    cores slowed small ops ~40x). torch is not imported here: a later import reads
+    OMP_NUM_THREADS, so jobs that never use torch do not pay for loading it."""
     import cv2
 
     n = max(1, int(n))
     cv2.setNumThreads(n)
     os.environ["OMP_NUM_THREADS"] = str(n)
-    import torch
-
-    torch.set_num_threads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
 
 
 def setup(smk) -> logging.Logger:
