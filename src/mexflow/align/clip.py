@@ -55,10 +55,6 @@ def read_frame_bgr(path: Path) -> np.ndarray:
     return img
 
 
-def read_frame(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB; see read_frame_bgr."""
-    return cv2.cvtColor(read_frame_bgr(path), cv2.COLOR_BGR2RGB)
-
 
 def detect_face(detector, image: np.ndarray, downscale: float) -> np.ndarray:
     """Largest face on `image` (RGB uint8) as (x1, y1, x2, y2, score) in full-resolution pixels."""
