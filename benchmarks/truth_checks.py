@@ -11,13 +11,12 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from mexflow.features.flow import farneback, to_gray
 from mexflow.shards import iter_clips
+from mexflow.synthetic.checks import apex_flow_error, jitter_residuals
 from mexflow.synthetic.corpus import GT_SUBDIR
-from mexflow.synthetic.ground_truth import displacement_in_crop, load_clip_truth, track_head_point
+from mexflow.synthetic.ground_truth import load_clip_truth
 
 
 def main() -> None:
@@ -32,21 +31,14 @@ def main() -> None:
         for row, a in iter_clips(manifest_path.parent, manifest):
             _, subject, clip = row["clip_id"].split("/")
             gt = load_clip_truth(res / "corpus" / GT_SUBDIR / subject / f"{clip}.npz")
-            ref, centre = int(row["reference"]), a["box"][:2]
-            true = np.array([track_head_point(gt, centre, ref, int(f)) - centre for f in a["frame_numbers"]])
-            resid = np.linalg.norm(a["shifts"] - true, axis=1)
-            i0, i1 = (int(np.flatnonzero(a["frame_numbers"] == f)[0]) for f in (gt.onset, gt.apex))
-            g = to_gray(a["frames"][[i0, i1]])
-            flow = farneback(g[0], g[1])
-            disp = displacement_in_crop(gt, a["box"], a["frames"].shape[1], gt.onset, gt.apex)
-            mag = np.hypot(disp[..., 0], disp[..., 1])
-            moving = mag > 0.25
-            rows.append({"clip_id": row["clip_id"], "true_max_translation_px": float(np.abs(true).max()),
+            resid, motion = jitter_residuals(gt, a["frame_numbers"], a["shifts"], a["box"],
+                                             int(row["reference"]))
+            epe, zero, n_moving = apex_flow_error(gt, a["frames"], a["frame_numbers"], a["box"])
+            rows.append({"clip_id": row["clip_id"], "true_max_translation_px": float(motion.max()),
                          "jitter_residual_mean_px": float(resid.mean()),
                          "jitter_residual_max_px": float(resid.max()),
-                         "apex_moving_px": int(moving.sum()),
-                         "apex_epe_px": float(np.hypot(*(flow - disp)[moving].T).mean()) if moving.any() else np.nan,
-                         "apex_zero_flow_error_px": float(mag[moving].mean()) if moving.any() else np.nan})
+                         "apex_moving_px": n_moving, "apex_epe_px": epe,
+                         "apex_zero_flow_error_px": zero})
     df = pd.DataFrame(rows)
     summary = {
         "clips": len(df),

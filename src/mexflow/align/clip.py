@@ -55,7 +55,6 @@ def read_frame_bgr(path: Path) -> np.ndarray:
     return img
 
 
-
 def detect_face(detector, image: np.ndarray, downscale: float) -> np.ndarray:
     """Largest face on `image` (RGB uint8) as (x1, y1, x2, y2, score) in full-resolution pixels."""
     small = image

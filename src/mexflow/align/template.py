@@ -56,9 +56,10 @@ def _match(template: np.ndarray, image: np.ndarray, x0: int, y0: int) -> tuple[f
 class TemplateTracker:
     """Tracks the translation of a face template from a reference frame.
 
-    ref: reference frame (H, W[, 3]) uint8, colour in BGR order; region: (x0, y0, x1, y1) integer template rectangle
-    inside it; search_px: largest shift searched in each direction. Shifts above 8 px are found
-    coarse-to-fine (half resolution first, then +-2 px at full resolution).
+    ref: reference frame (H, W[, 3]) uint8, colour in BGR order; region: (x0, y0, x1, y1)
+    integer template rectangle inside it; search_px: largest shift searched in each direction.
+    A full search above 8 px runs coarse-to-fine (half resolution first, then +-3 px at full
+    resolution); `shift` can also search only around a guess (see there).
     """
 
     def __init__(self, ref: np.ndarray, region: tuple[int, int, int, int], search_px: int = 16):
