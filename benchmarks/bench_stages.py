@@ -28,7 +28,7 @@ from mexflow.datasets.index import build_index
 from mexflow.features.flow import FARNEBACK_PRESETS, flow_strain_sequence, to_gray
 from mexflow.features.lbp import lbp_top
 from mexflow.synthetic.action_units import AUCode, expression_field
-from mexflow.synthetic.corpus import SyntheticConfig, write_casme2_corpus
+from mexflow.synthetic.corpus import SyntheticConfig, write_synthetic_corpus
 from mexflow.synthetic.faces import render_scene, sample_identity
 from mexflow.synthetic.render import render_frame
 from mexflow.temporal import sample_uniform, window_frames
@@ -52,7 +52,7 @@ def main() -> None:
     if not (root / "CASME2_RAW_selected").is_dir():
         tmp = tempfile.TemporaryDirectory()
         root = Path(tmp.name) / "corpus"
-        write_casme2_corpus(root, SyntheticConfig(subjects=3, clips_per_subject=4), workers=1)
+        write_synthetic_corpus(root, SyntheticConfig(subjects=3, clips_per_subject=4), workers=1)
     index, _ = build_index("bench", {"format": "synthetic", "root": str(root)})
     rows = index.head(args.clips)
     params = AlignParams()

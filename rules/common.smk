@@ -37,7 +37,28 @@ wildcard_constraints:
     shard=r"\d+",
 
 
+def is_composite(dataset):
+    return DATASETS[dataset]["format"] == "composite"
+
+
+def members(dataset):
+    """Member datasets of a composite set; [dataset] itself for a single corpus."""
+    return list(DATASETS[dataset]["members"]) if is_composite(dataset) else [dataset]
+
+
+def target_of(dataset):
+    return DATASETS[dataset].get("target", config["target"])
+
+
 for _ds, _spec in DATASETS.items():
+    if _spec["format"] == "composite":
+        for _m in _spec["members"]:
+            if _m not in DATASETS or DATASETS[_m]["format"] == "composite":
+                raise ValueError(
+                    f"composite dataset {_ds!r}: member {_m!r} must be another, non-composite "
+                    f"dataset of this config (datasets: {sorted(DATASETS)})"
+                )
+        continue
     if _spec["format"] == "synthetic" and Path(_spec["root"]) != Path(RES, _ds, "corpus"):
         raise ValueError(
             f"dataset {_ds!r}: a synthetic corpus is generated at {RES}/{_ds}/corpus; "
@@ -60,11 +81,22 @@ def corpus_input(wildcards):
     return []
 
 
+def member_indexes(wildcards):
+    """A composite set's inputs: its members' indexes and rejections (nothing otherwise)."""
+    if not is_composite(wildcards.dataset):
+        return []
+    return [f"{RES}/{m}/{name}" for m in members(wildcards.dataset)
+            for name in ("index.parquet", "rejected.parquet")]
+
+
 def index_params(wildcards):
-    """The dataset entry without the generator's parameters (they reach the index via the
+    """The dataset entry; of a synthetic generator's parameters only the on-disk layout and
+    frame rate, which decide how the corpus is read (the rest reach the index through the
     corpus folder, an input)."""
-    spec = DATASETS[wildcards.dataset]
-    return canonical({k: v for k, v in spec.items() if k != "synthetic"})
+    spec = dict(DATASETS[wildcards.dataset])
+    if "synthetic" in spec:
+        spec["synthetic"] = {k: v for k, v in spec["synthetic"].items() if k in ("layout", "fps")}
+    return canonical(spec)
 
 
 def synthetic_params(wildcards):
@@ -80,6 +112,12 @@ def feature_params(wildcards):
 
 
 def bank_shards(wildcards):
+    """Shard manifests of a bank; for a composite set, its members' merged bank manifests."""
+    if is_composite(wildcards.dataset):
+        return [
+            f"{RES}/{m}/features/{wildcards.condition}/{wildcards.feature_set}/manifest.parquet"
+            for m in members(wildcards.dataset)
+        ]
     return expand(
         "{res}/{dataset}/features/{condition}/{feature_set}/shard{shard}.parquet",
         res=RES,
@@ -91,11 +129,25 @@ def bank_shards(wildcards):
 
 
 def aligned_rejections(wildcards):
-    return expand(
-        "{res}/{dataset}/aligned/shard{shard}.rejected.parquet",
-        res=RES,
-        dataset=wildcards.dataset,
-        shard=shard_ids(wildcards.dataset),
+    return [
+        f"{RES}/{m}/aligned/shard{k}.rejected.parquet"
+        for m in members(wildcards.dataset)
+        for k in shard_ids(m)
+    ]
+
+
+def geometry_rejections(wildcards):
+    return [
+        f"{RES}/{m}/geometry/shard{k}.rejected.parquet"
+        for m in members(wildcards.dataset)
+        for k in shard_ids(m)
+    ]
+
+
+def protocols_for(dataset):
+    """Leave-one-corpus-out applies to composite sets only; every other protocol to all."""
+    return sorted(
+        p for p, spec in PROTOCOLS.items() if spec["kind"] != "loco" or is_composite(dataset)
     )
 
 
@@ -107,14 +159,18 @@ def evaluation_summaries(wildcards):
         condition=CONDITIONS,
         feature_set=sorted(FEATURES),
         model=sorted(MODELS),
-        protocol=sorted(PROTOCOLS),
+        protocol=protocols_for(wildcards.dataset),
     )
 
 
 def all_reports():
-    return expand(
+    """Every dataset's metrics table; the face-region figure for each single corpus."""
+    reports = expand(
         "{res}/{dataset}/reports/{name}",
         res=RES,
         dataset=sorted(DATASETS),
         name=["metrics.parquet", "metrics.md"],
     )
+    return reports + [
+        f"{RES}/{ds}/reports/face_regions.png" for ds in sorted(DATASETS) if not is_composite(ds)
+    ]

@@ -20,6 +20,7 @@ rule synthesize_corpus:
 rule build_index:
     input:
         corpus=corpus_input,
+        members=member_indexes,
     output:
         index=f"{RES}/{{dataset}}/index.parquet",
         rejected=f"{RES}/{{dataset}}/rejected.parquet",

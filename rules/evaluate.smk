@@ -12,7 +12,7 @@ rule evaluate:
         feature=feature_params,
         model=lambda wc: canonical(MODELS[wc.model]),
         protocol=lambda wc: canonical(PROTOCOLS[wc.protocol]),
-        target=config["target"],
+        target=lambda wc: target_of(wc.dataset),
         seed=config["seed"],
     threads: 1
     log:

@@ -8,6 +8,7 @@ rule feature_shard:
     output:
         bank=f"{RES}/{{dataset}}/features/{{condition}}/{{feature_set}}/shard{{shard}}.npz",
         manifest=f"{RES}/{{dataset}}/features/{{condition}}/{{feature_set}}/shard{{shard}}.parquet",
+        images=directory(f"{RES}/{{dataset}}/features/{{condition}}/{{feature_set}}/images{{shard}}"),
     params:
         feature_set=lambda wc: wc.feature_set,
         spec=feature_params,
@@ -29,6 +30,7 @@ rule merge_bank:
         f"{RES}/{{dataset}}/features/{{condition}}/{{feature_set}}/manifest.parquet",
     params:
         spec=feature_params,
+        composite=lambda wc: is_composite(wc.dataset),
     log:
         f"{RES}/{{dataset}}/logs/features/{{condition}}_{{feature_set}}_merge.log",
     conda:

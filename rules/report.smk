@@ -7,6 +7,7 @@ rule report:
         index=f"{RES}/{{dataset}}/index.parquet",
         rejected=f"{RES}/{{dataset}}/rejected.parquet",
         aligned_rejected=aligned_rejections,
+        geometry_rejected=geometry_rejections,
     output:
         metrics=f"{RES}/{{dataset}}/reports/metrics.parquet",
         table=f"{RES}/{{dataset}}/reports/metrics.md",

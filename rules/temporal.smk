@@ -1,8 +1,9 @@
-# Temporal normalisation: uniform sampling of each aligned clip to T frames.
+# Temporal normalisation: each aligned clip to T frames (uniform sampling or TIM interpolation).
 
 
 rule normalise_shard:
     input:
+        index=f"{RES}/{{dataset}}/index.parquet",
         frames=f"{RES}/{{dataset}}/aligned/shard{{shard}}.npz",
         manifest=f"{RES}/{{dataset}}/aligned/shard{{shard}}.parquet",
     output:
@@ -10,6 +11,7 @@ rule normalise_shard:
         manifest=f"{RES}/{{dataset}}/clips/original/shard{{shard}}.parquet",
     params:
         frames=config["temporal"]["frames"],
+        method=config["temporal"].get("method", "uniform"),
     log:
         f"{RES}/{{dataset}}/logs/normalise_shard{{shard}}.log",
     conda:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from mexflow.synthetic.corpus import SyntheticConfig, write_casme2_corpus
+from mexflow.synthetic.corpus import SyntheticConfig, write_synthetic_corpus
 
 SMALL = SyntheticConfig(seed=11, subjects=3, clips_per_subject=2, rise_frames=(6, 9),
                         fall_frames=(6, 9), pad_frames=(1, 3))
@@ -13,7 +13,7 @@ SMALL = SyntheticConfig(seed=11, subjects=3, clips_per_subject=2, rise_frames=(6
 def small_corpus(tmp_path_factory):
     """(root, truth table) of a 3-subject x 2-clip corpus in the CASME II layout."""
     root = tmp_path_factory.mktemp("corpus") / "casme2_synthetic"
-    truth = write_casme2_corpus(root, SMALL, workers=2)
+    truth = write_synthetic_corpus(root, SMALL, workers=2)
     return root, truth
 
 

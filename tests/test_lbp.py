@@ -11,6 +11,7 @@ import pytest
 
 from mexflow.features.lbp import (
     lbp_image,
+    lbp_image_stack,
     lbp_mapping,
     lbp_top,
     lbp_top_codes,
@@ -94,6 +95,20 @@ def test_codes_consistent_with_histograms_and_lbp_image():
     # The XY plane is framewise 2-D LBP.
     for t in range(codes[0].shape[0]):
         assert np.array_equal(codes[0][t], lbp_image(vol[t + ct], P=8, R=1.5, mapping="u2"))
+
+
+@pytest.mark.parametrize("P,R,mapping", [(8, 1, "u2"), (8, 2.5, "riu2"), (6, 1.5, None), (8, 3, "ri")])
+def test_lbp_image_stack_equals_lbp_image_per_frame(P, R, mapping):
+    """The stacked XY pass never reads across frames: frame t equals lbp_image of frame t."""
+    stack = _volume(17, shape=(4, 15, 21))
+    codes = lbp_image_stack(stack, P, R, mapping)
+    c = math.ceil(R)
+    assert codes.shape == (4, 15 - 2 * c, 21 - 2 * c)
+    for t in range(4):
+        assert np.array_equal(codes[t], lbp_image(stack[t], P, R, mapping))
+    assert lbp_image_stack(stack[:0], P, R, mapping).shape == (0, 15 - 2 * c, 21 - 2 * c)
+    with pytest.raises(ValueError, match="3-D"):
+        lbp_image_stack(stack[0], P, R, mapping)
 
 
 def test_repeated_calls_do_not_alias_scratch_buffers():

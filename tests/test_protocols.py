@@ -106,6 +106,26 @@ def test_make_folds_dispatch():
         make_folds({"kind": "logo"}, subjects, seed=0)
 
 
+def test_loco_one_fold_per_corpus_and_subject_disjoint():
+    subjects = ["casme2/s1", "casme2/s1", "casme2/s2", "samm/006", "samm/007", "smic/s1"]
+    corpora = ["casme2", "casme2", "casme2", "samm", "samm", "smic"]
+    folds = make_folds({"kind": "loco"}, subjects, seed=0, corpora=corpora)
+    assert [f.name for f in folds] == ["loco:casme2", "loco:samm", "loco:smic"]
+    assert [f.test.tolist() for f in folds] == [[0, 1, 2], [3, 4], [5]]
+    for f in folds:
+        assert sorted(f.train.tolist() + f.test.tolist()) == list(range(6))
+
+
+def test_loco_refuses_unnamespaced_subject_and_single_corpus():
+    # "s1" under two corpora would put the same (un-namespaced) id on both sides of a fold.
+    with pytest.raises(LeakageError, match="several corpora"):
+        make_folds({"kind": "loco"}, ["s1", "s2", "s1"], seed=0, corpora=["a", "a", "b"])
+    with pytest.raises(ValueError, match="at least 2 corpora"):
+        make_folds({"kind": "loco"}, ["a/1", "a/2"], seed=0, corpora=["a", "a"])
+    with pytest.raises(ValueError, match="corpus"):
+        make_folds({"kind": "loco"}, ["a/1", "b/2"], seed=0)
+
+
 def test_assert_subject_disjoint_accepts_clean_split():
     subjects = ["a", "a", "b", "c", "c"]
     assert_subject_disjoint(subjects, [0, 1, 2], [3, 4])

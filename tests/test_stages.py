@@ -74,20 +74,20 @@ def test_param_hash_ignores_key_order():
 def test_feature_sets_shapes_and_bad_input():
     rng = np.random.default_rng(0)
     clip = rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
-    fs = compute_features(clip, {"kind": "flow_strain", "vector_grid": [4, 4]})
+    fs = compute_features({"frames": clip}, {"kind": "flow_strain", "vector_grid": [4, 4]})
     assert fs["data"].shape == (5, 32, 32, 3) and fs["data"].dtype == np.float16
     assert fs["vector"].shape == (5 * 4 * 4 * 3,)
-    lt = compute_features(clip, {"kind": "lbptop", "P": 8, "radii": [1, 1, 1], "grid": [2, 2]})
+    lt = compute_features({"frames": clip}, {"kind": "lbptop", "P": 8, "radii": [1, 1, 1], "grid": [2, 2]})
     assert lt["vector"].shape == (2 * 2 * 3 * 59,)
     with pytest.raises(ValueError, match="uint8"):
-        compute_features(clip.astype(np.float32), {"kind": "lbptop"})
+        compute_features({"frames": clip.astype(np.float32)}, {"kind": "lbptop"})
     with pytest.raises(ValueError, match="unknown feature kind"):
-        compute_features(clip, {"kind": "sift"})
+        compute_features({"frames": clip}, {"kind": "sift"})
     with pytest.raises(ValueError, match="too short|T <|frames"):
-        compute_features(clip[:2], {"kind": "lbptop", "radii": [1, 1, 1]})
+        compute_features({"frames": clip[:2]}, {"kind": "lbptop", "radii": [1, 1, 1]})
     # constant frames: zero flow and strain (documented behaviour, not garbage)
     const = np.full((4, 32, 32, 3), 90, np.uint8)
-    fc = compute_features(const, {"kind": "flow_strain"})
+    fc = compute_features({"frames": const}, {"kind": "flow_strain"})
     assert np.abs(fc["vector"]).max() == 0
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -15,6 +17,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY = REPO / "tests" / "data" / "tiny.yaml"
+TINY_COMPOSITE = REPO / "tests" / "data" / "tiny_composite.yaml"
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +60,7 @@ def test_full_dag_produces_the_contracted_outputs(tiny_run):
     for col in ["condition", "feature_set", "model", "protocol", "accuracy", "uf1", "uar",
                 "n_clips", "n_subjects"]:
         assert col in metrics.columns
-    assert len(metrics) == 4  # 1 condition x 2 feature sets x 1 model x 2 protocols
+    assert len(metrics) == 12  # 1 condition x 6 feature sets x 1 model x 2 protocols
     assert set(metrics["protocol"]) == {"loso", "logo2"}
     assert metrics[["accuracy", "uf1", "uar"]].apply(lambda s: s.between(0, 1)).all().all()
     # 20 clips generated; the 'unknown_label' quirk is rejected with a trace, the '/' apex kept
@@ -79,6 +82,54 @@ def test_full_dag_produces_the_contracted_outputs(tiny_run):
     summary = json.loads((res / "eval/original/flow_strain/linear_svm/loso/summary.json").read_text())
     assert summary["n_features"] == 5 * 4 * 4 * 3  # (T-1) pairs x 4x4 blocks x (u, v, strain)
     assert "| original | lbptop | linear_svm | loso |" in (res / "reports/metrics.md").read_text()
+
+
+def test_every_feature_family_is_banked_with_its_documented_shapes(tiny_run):
+    from mexflow.bank import load_bank
+    from mexflow.features.registry import output_shapes
+
+    res = tiny_run / "results" / "tiny"
+    cfg = yaml.safe_load(TINY.read_text())
+    clip_ids = pd.read_parquet(res / "index.parquet")["clip_id"].tolist()
+    for name, spec in cfg["features"].items():
+        manifest = res / "features" / "original" / name / "manifest.parquet"
+        for array, (shape, dtype) in output_shapes(spec, cfg["temporal"]["frames"],
+                                                   cfg["alignment"]["crop_size"]).items():
+            if array == "image":
+                continue
+            stacked, missing = load_bank(manifest, clip_ids, array)
+            assert missing == [] and stacked.shape == (len(clip_ids), *shape), (name, array)
+            assert stacked.dtype == np.dtype(dtype), (name, array)
+    pngs = sorted((res / "features/original/flowmap28").glob("images*/*.png"))
+    assert len(pngs) == len(clip_ids)
+    assert cv2.imread(str(pngs[0])).shape == (28, 28, 3)
+
+
+def test_landmarks_and_masks_for_every_clip_match_the_generator(tiny_run):
+    """FaceMesh on each aligned reference crop vs the generator's landmarks mapped into the crop
+    (96 px crops here): median error below 1 crop px for every clip, and every region mask
+    non-empty. The figure of the masks is drawn."""
+    from mexflow.shards import iter_clips
+    from mexflow.synthetic.corpus import truth_path
+    from mexflow.synthetic.ground_truth import landmarks_in_crop, load_clip_truth
+
+    res = tiny_run / "results" / "tiny"
+    aligned = pd.concat([pd.read_parquet(p) for p in sorted(res.glob("aligned/shard?.parquet"))])
+    geometry = pd.concat([pd.read_parquet(p) for p in sorted(res.glob("geometry/shard?.parquet"))])
+    assert sorted(geometry["clip_id"]) == sorted(aligned["clip_id"]) and len(geometry) == 19
+    boxes = {}
+    for row, arrays in iter_clips(res / "aligned", aligned, ["box"]):
+        boxes[row["clip_id"]] = (arrays["box"], int(row["reference"]))
+    errors = []
+    for row, arrays in iter_clips(res / "geometry", geometry, ["reference_landmarks", "masks"]):
+        _, subject, clip = row["clip_id"].split("/")
+        truth = load_clip_truth(truth_path(res / "corpus", subject, clip))
+        box, ref = boxes[row["clip_id"]]
+        true_pts = landmarks_in_crop(truth, box, 96, ref)
+        errors.append(np.median(np.linalg.norm(arrays["reference_landmarks"] - true_pts, axis=1)))
+        assert arrays["masks"].shape == (7, 96, 96) and arrays["masks"].reshape(7, -1).any(1).all()
+    assert max(errors) < 1.0, errors
+    assert (res / "reports/face_regions.png").stat().st_size > 10_000
 
 
 def test_flow_recogniser_learns_the_synthetic_labels(tiny_run):
@@ -108,7 +159,7 @@ def test_changing_one_feature_set_reruns_only_that_bank_and_its_evaluations(tiny
 
 def test_changing_a_model_reruns_only_evaluations(tiny_run, tmp_path):
     cfg = edited_config(tmp_path, lambda c: c["models"]["linear_svm"].update(C_grid=[0.1]))
-    assert planned_jobs(tiny_run, cfg) == {"evaluate": 4, "report": 1, "all": 1}
+    assert planned_jobs(tiny_run, cfg) == {"evaluate": 12, "report": 1, "all": 1}
 
 
 def test_invalid_config_is_refused_before_any_job(tmp_path):
@@ -130,3 +181,42 @@ def test_complete_run_leaves_no_temporary_files(tiny_run):
     """Outputs are written to temporary files and renamed: none may be left behind."""
     leftovers = [p for p in (tiny_run / "results").rglob("*.tmp")]
     assert leftovers == []
+
+
+@pytest.fixture(scope="module")
+def composite_run(tmp_path_factory):
+    """SAMM- and 4DME-layout synthetic corpora (MediaPipe detector, similarity alignment, TIM)
+    combined into the composite set `mix`."""
+    workdir = tmp_path_factory.mktemp("composite_run")
+    res = snakemake(workdir, "--cores", "2", config=TINY_COMPOSITE)
+    assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-5000:])
+    return workdir / "results"
+
+
+def test_samm_and_4dme_layouts_are_read_end_to_end(composite_run):
+    samm = pd.read_parquet(composite_run / "tsamm/index.parquet")
+    fourd = pd.read_parquet(composite_run / "t4dme/index.parquet")
+    assert len(samm) == 9 and len(fourd) == 9  # no clip lost; quirks are read, not rejected
+    assert (samm["fps"] == 200).all() and (fourd["fps"] == 60).all()
+    assert samm["frame_pattern"].str.fullmatch(r"\d{3}_\{:05d\}\.jpg").all()
+    assert samm["objective"].notna().all()
+    assert (samm["apex_source"] == "midpoint").sum() == 1  # the -1 apex quirk
+    assert fourd["emotion"].str.contains(r"\+").sum() == 1  # the compound label ...
+    assert fourd.loc[fourd["emotion"].str.contains(r"\+"), "class3"].tolist() == ["positive"]
+    assert fourd["au_codes"].map(lambda codes: any("(k)" in c for c in codes)).sum() == 1
+
+
+def test_composite_set_combines_corpora_and_leaves_one_corpus_out(composite_run):
+    mix = composite_run / "mix"
+    index = pd.read_parquet(mix / "index.parquet")
+    assert sorted(index["dataset"].unique()) == ["t4dme", "tsamm"] and len(index) == 18
+    assert index["subject"].str.match(r"^(tsamm|t4dme)/").all()
+    assert not list(mix.glob("features/**/*.npz")), "the composite reuses its members' banks"
+    preds = pd.read_parquet(mix / "eval/original/flowmap/linear_svm/loco/predictions.parquet")
+    assert sorted(preds["fold"].unique()) == ["loco:t4dme", "loco:tsamm"]
+    for fold, rows in preds.groupby("fold"):
+        assert set(rows["clip_id"].str.split("/").str[0]) == {fold.split(":")[1]}
+    metrics = pd.read_parquet(mix / "reports/metrics.parquet")
+    assert sorted(metrics["protocol"]) == ["loco", "loso"]
+    # loco applies to composite sets only
+    assert pd.read_parquet(composite_run / "tsamm/reports/metrics.parquet")["protocol"].tolist() == ["loso"]

@@ -15,6 +15,8 @@ text = render_markdown(snakemake.wildcards.dataset, metrics, summaries,
                        index=pd.read_parquet(snakemake.input.index),
                        rejected=pd.concat([pd.read_parquet(p) for p in
                                           [snakemake.input.rejected, *snakemake.input.aligned_rejected]],
-                                         ignore_index=True))
+                                         ignore_index=True),
+                       no_landmarks=pd.concat([pd.read_parquet(p) for p in snakemake.input.geometry_rejected],
+                                              ignore_index=True))
 write_text_atomic(text, snakemake.output.table)
 log.info("%d evaluations reported", len(metrics))

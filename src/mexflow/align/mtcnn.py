@@ -83,6 +83,12 @@ class FaceDetection:
     landmarks: np.ndarray
 
     @property
+    def eye_centres(self) -> np.ndarray:
+        """(2, 2) float64: row 0 the subject's right eye (image left), row 1 the left eye
+        (the same property as MediaPipeDetection's)."""
+        return self.landmarks[:2].copy()
+
+    @property
     def area(self) -> float:
         """Box area in square pixels."""
         x1, y1, x2, y2 = self.box

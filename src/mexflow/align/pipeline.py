@@ -13,14 +13,25 @@ from mexflow.shards import ShardWriter
 from mexflow.temporal import window_frames
 
 
+DETECTORS = ("mtcnn", "mediapipe")
+
+
 def make_detector(name: str, params: AlignParams):
-    """The face detector, searching faces of at least params.min_face_px full-resolution pixels
-    on frames shrunk by params.detect_downscale."""
+    """The face detector named by config key alignment.detector (mtcnn | mediapipe).
+
+    mtcnn searches faces of at least params.min_face_px full-resolution pixels on frames shrunk
+    by params.detect_downscale; mediapipe (BlazeFace, model params.mediapipe_model) resizes its
+    input itself and returns a box calibrated onto MTCNN's (see mediapipe_detector).
+    """
     if name == "mtcnn":
         from mexflow.align.mtcnn import MTCNN
 
         return MTCNN(min_face_size=max(12, round(params.min_face_px / max(params.detect_downscale, 1))))
-    raise ValueError(f"unknown face detector {name!r}")
+    if name == "mediapipe":
+        from mexflow.align.mediapipe_detector import MediaPipeFaceDetector
+
+        return MediaPipeFaceDetector(model_selection=params.mediapipe_model)
+    raise ValueError(f"unknown face detector {name!r}; known: {DETECTORS}")
 
 
 def align_shard(rows: pd.DataFrame, alignment: dict, window, out_npz, log=None,
@@ -52,11 +63,13 @@ def align_shard(rows: pd.DataFrame, alignment: dict, window, out_npz, log=None,
             continue
         writer.add(row["clip_id"], meta={"reference": a.reference, "n_frames": len(frames),
                                          "detection_score": float(a.detection[4]),
-                                         "ncc_min": float(a.ncc.min())},
+                                         "ncc_min": float(a.ncc.min()), "transform": params.transform,
+                                         "fallback_frames": a.fallbacks},
                    frames=a.frames, frame_numbers=a.frame_numbers, shifts=a.shifts, ncc=a.ncc,
-                   box=a.box, detection=a.detection)
-        log.info("%s: %d frames, max shift %.2f px, min NCC %.3f", row["clip_id"], len(frames),
-                 float(abs(a.shifts).max()), float(a.ncc.min()))
+                   box=a.box, detection=a.detection, transforms=a.transforms, eyes=a.eyes,
+                   eye_ncc=a.eye_ncc)
+        log.info("%s: %d frames, max shift %.2f px, min NCC %.3f, %d translation fallbacks",
+                 row["clip_id"], len(frames), float(abs(a.shifts).max()), float(a.ncc.min()), a.fallbacks)
     rejected = pd.DataFrame([r for rej in rejections.values() for r in rej.rows],
                             columns=REJECTED_COLUMNS)
     return writer.write(), rejected

@@ -31,3 +31,14 @@ class Rejections:
             raise CorpusError(self.corpus, clip, file, reason)
         self.rows.append({"dataset": self.corpus, "clip_id": clip, "file": file or "",
                           "reason": reason, **{k: str(v) for k, v in extra.items()}})
+
+
+class BadClip(Exception):
+    """Raised while validating one clip; the adapter turns it into Rejections.bad.
+
+    file: the file or sheet row at fault, or None for "the clip's annotation row".
+    """
+
+    def __init__(self, file: str | None, reason: str):
+        self.file, self.reason = file, reason
+        super().__init__(f"{file}: {reason}" if file else reason)

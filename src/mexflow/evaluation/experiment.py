@@ -28,7 +28,7 @@ def run_evaluation(index: pd.DataFrame, bank_manifest: Path, *, model: dict, pro
     used = labelled[~labelled["clip_id"].isin(set(missing))]
     y = used[target].astype(str).to_numpy()
     subjects = used["subject"].astype(str).to_numpy()
-    folds = make_folds(protocol, subjects, seed)
+    folds = make_folds(protocol, subjects, seed, corpora=used["dataset"].astype(str).to_numpy())
     preds = cross_validate(X, y, subjects, used["clip_id"].tolist(), folds,
                            make_fit_predict(model, seed))
     for key, value in labels.items():
@@ -44,6 +44,7 @@ def run_evaluation(index: pd.DataFrame, bank_manifest: Path, *, model: dict, pro
         "per_class": m["per_class"],
         "confusion": confusion(preds["y_true"], preds["y_pred"], classes).to_numpy().tolist(),
         "n_clips": int(len(used)), "n_subjects": int(len(set(subjects))), "n_folds": len(folds),
+        "corpora": sorted(set(used["dataset"].astype(str))),
         "n_features": int(X.shape[1]),
         "excluded_no_target_label": int(len(index) - len(labelled)),
         "excluded_missing_from_bank": len(missing),

@@ -14,6 +14,9 @@ Protocols
 ``logo``  leave-one-group-out over ``k`` groups of whole subjects, balanced in
           clip count (greedy, largest subject first into the smallest group,
           after a seeded shuffle that decides ties).
+``loco``  leave-one-corpus-out for composite sets: one fold per corpus (the
+          member dataset a clip comes from); subjects are namespaced by corpus, so
+          these folds are subject-disjoint too, and that is checked like any other.
 
 Note the "LOGO" pitfall seen in the literature: grouping by *clip* (or by any
 key other than subject) lets the same person appear in train and test; such a
@@ -33,6 +36,7 @@ __all__ = [
     "assert_subject_disjoint",
     "loso",
     "logo",
+    "loco",
     "make_folds",
 ]
 
@@ -210,10 +214,37 @@ def logo(subjects: Sequence[str], k: int, seed: int) -> list[Fold]:
     return _check_all(subj, folds)
 
 
-def make_folds(protocol: Mapping, subjects: Sequence[str], seed: int) -> list[Fold]:
+def loco(subjects: Sequence[str], corpora: Sequence[str]) -> list[Fold]:
+    """Leave-one-corpus-out: one fold per corpus, in sorted corpus order.
+
+    ``corpora`` gives each sample's corpus (length n, like ``subjects``). A subject
+    that appears under two corpora would make the folds leak and is refused.
+    Fold ``name`` is ``"loco:<corpus>"``. Needs at least 2 corpora.
+    """
+    subj = _as_subjects(subjects)
+    corp = np.asarray([str(c) for c in corpora], dtype=object)
+    if corp.shape != subj.shape:
+        raise ValueError(f"corpora has {corp.size} entries for {subj.size} samples")
+    owners: dict[str, set] = {}
+    for s, c in zip(subj, corp):
+        owners.setdefault(s, set()).add(c)
+    shared = sorted(s for s, cs in owners.items() if len(cs) > 1)
+    if shared:
+        raise LeakageError(f"subjects appear under several corpora (namespace them): {shared[:5]}")
+    uniq = sorted(set(corp))
+    if len(uniq) < 2:
+        raise ValueError(f"leave-one-corpus-out needs at least 2 corpora, got {uniq}")
+    folds = [Fold(name=f"loco:{c}", train=np.flatnonzero(corp != c), test=np.flatnonzero(corp == c))
+             for c in uniq]
+    return _check_all(subj, folds)
+
+
+def make_folds(protocol: Mapping, subjects: Sequence[str], seed: int,
+               corpora: Sequence[str] | None = None) -> list[Fold]:
     """Build folds from a protocol spec.
 
-    ``protocol`` is ``{"kind": "loso"}`` or ``{"kind": "logo", "groups": k}``.
+    ``protocol`` is ``{"kind": "loso"}``, ``{"kind": "logo", "groups": k}`` or
+    ``{"kind": "loco"}`` (which needs ``corpora``, each sample's corpus).
     Unknown kinds raise ``ValueError`` naming the kind. Every fold is checked
     with :func:`assert_subject_disjoint` before return.
     """
@@ -227,6 +258,10 @@ def make_folds(protocol: Mapping, subjects: Sequence[str], seed: int) -> list[Fo
         if "groups" not in protocol:
             raise ValueError("protocol kind 'logo' needs a 'groups' entry (number of groups)")
         folds = logo(subj, protocol["groups"], seed)
+    elif kind == "loco":
+        if corpora is None:
+            raise ValueError("protocol kind 'loco' needs each sample's corpus")
+        folds = loco(subj, corpora)
     else:
-        raise ValueError(f"unknown protocol kind {kind!r} (known: 'loso', 'logo')")
+        raise ValueError(f"unknown protocol kind {kind!r} (known: 'loso', 'logo', 'loco')")
     return _check_all(subj, folds)

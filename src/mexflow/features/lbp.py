@@ -115,6 +115,7 @@ import numpy as np
 __all__ = [
     "lbp_mapping",
     "lbp_image",
+    "lbp_image_stack",
     "lbp_top_codes",
     "lbp_top",
     "lbp_top_reference",
@@ -518,19 +519,34 @@ def lbp_image(frame, P: int = 8, R: float = 1.0, mapping: str | None = "u2") -> 
     Returns the mapped codes of the valid interior, shape
     ``(H - 2*ceil(R), W - 2*ceil(R))``, as an int (``np.intp``) array.
     """
+    F = np.asarray(frame)
+    if F.ndim != 2:
+        raise ValueError(f"frame must be 2-D, got an array of shape {F.shape}")
+    return lbp_image_stack(F[None], P, R, mapping)[0]
+
+
+def lbp_image_stack(frames, P: int = 8, R: float = 1.0, mapping: str | None = "u2") -> np.ndarray:
+    """:func:`lbp_image` of every frame of a ``(T, H, W)`` stack in one vectorised pass.
+
+    Returns ``(T, H - 2*ceil(R), W - 2*ceil(R))`` mapped codes as ``np.intp``; frame ``t``
+    equals ``lbp_image(frames[t], P, R, mapping)`` exactly (the XY plane never reads across
+    frames).
+    """
     P = _check_P(P)
     mapping = _check_mapping(mapping)
     R = _check_radius(R, "R")
-    F = _as_float_array(frame, 2, "frame")
+    F = _as_float_array(frames, 3, "frames")
     c = math.ceil(R)
-    H, W = F.shape
+    _, H, W = F.shape
     if H < 2 * c + 1 or W < 2 * c + 1:
         raise ValueError(
-            f"frame of shape {F.shape} too small for R={R}: need at least {2 * c + 1} x {2 * c + 1}"
+            f"frame of shape {(H, W)} too small for R={R}: need at least {2 * c + 1} x {2 * c + 1}"
         )
-    lay, (code,) = _flat_raw_codes(F[None], (0, c, c), [(1, 2, P, R, R)])
+    if F.shape[0] == 0:
+        return np.empty((0, H - 2 * c, W - 2 * c), dtype=np.intp)
+    lay, (code,) = _flat_raw_codes(F, (0, c, c), [(1, 2, P, R, R)])
     lut, _ = _mapping_cached(P, mapping)
-    return lut[lay.crop(code)[0]]
+    return lut[lay.crop(code)]
 
 
 def lbp_top_codes(

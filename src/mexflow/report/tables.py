@@ -29,15 +29,25 @@ def _md_table(df: pd.DataFrame) -> str:
 
 
 def render_markdown(dataset: str, metrics: pd.DataFrame, summaries: list[dict],
-                    index: pd.DataFrame, rejected: pd.DataFrame) -> str:
-    """A readable report: data accounting, the metrics table, confusion matrices."""
+                    index: pd.DataFrame, rejected: pd.DataFrame,
+                    no_landmarks: pd.DataFrame | None = None) -> str:
+    """A readable report: data accounting, the metrics table, confusion matrices.
+
+    rejected: clips dropped by the index or alignment; no_landmarks: clips without FaceMesh
+    landmarks (they stay in recognition; face-aware stages cannot use them)."""
     out = [f"# mexflow results: {dataset}", ""]
     out += ["## Data", "",
-            f"- clips in the index: {len(index)} from {index['subject'].nunique()} subjects",
-            f"- clips rejected (index or alignment): {len(rejected)}"]
+            f"- clips in the index: {len(index)} from {index['subject'].nunique()} subjects"]
+    if index["dataset"].nunique() > 1:
+        out.append("- corpora: " + ", ".join(f"{k}={v}" for k, v in index["dataset"].value_counts().sort_index().items()))
+    out.append(f"- clips rejected (index or alignment): {len(rejected)}")
     for reason, n in rejected["reason"].value_counts().items() if len(rejected) else []:
         out.append(f"  - {n} x {reason}")
-    for target in ("class5", "class3"):
+    if no_landmarks is not None:
+        out.append(f"- clips without landmarks (kept for recognition): {len(no_landmarks)}")
+    for target in ("class5", "class3", "objective"):
+        if target not in index or index[target].isna().all():
+            continue
         counts = index[target].value_counts(dropna=False)
         out.append(f"- {target}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
     out += ["", "## Recognition (pooled over folds; 95 % subject-bootstrap intervals)", ""]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from mexflow.features.flow import farneback, to_gray
-from mexflow.synthetic.ground_truth import ClipTruth, displacement_in_crop, track_head_point
+from mexflow.synthetic.ground_truth import ClipTruth, displacement_in_crop, head_pose, track_head_point
 
 
 def jitter_residuals(truth: ClipTruth, frame_numbers, shifts: np.ndarray, box,
@@ -17,6 +17,49 @@ def jitter_residuals(truth: ClipTruth, frame_numbers, shifts: np.ndarray, box,
     centre = np.asarray(box[:2], float)
     true = np.array([track_head_point(truth, centre, reference, int(f)) - centre for f in frame_numbers])
     return np.linalg.norm(shifts - true, axis=1), np.linalg.norm(true, axis=1)
+
+
+def face_points(truth: ClipTruth, reference: int) -> np.ndarray:
+    """The face's 478 landmarks where the rigid head pose of frame `reference` puts them
+    (expression ignored), (478, 2) float64 pixels of that frame."""
+    r, t = head_pose(truth, reference)
+    c = truth.jitter_centre
+    return (truth.landmarks - c) @ r.T + c + t
+
+
+def rigid_motion(truth: ClipTruth, points: np.ndarray, reference: int, frame: int) -> np.ndarray:
+    """`track_head_point` for many points: where the head points seen at `points` (P, 2) in
+    frame `reference` are in `frame`. Returns (P, 2) float64 pixels."""
+    c = truth.jitter_centre
+    r0, t0 = head_pose(truth, reference)
+    r1, t1 = head_pose(truth, frame)
+    neutral = (np.asarray(points, np.float64) - c - t0) @ r0 + c  # rows: r0^T (p - c - t0) + c
+    return (neutral - c) @ r1.T + c + t1
+
+
+def alignment_residuals(truth: ClipTruth, frame_numbers, transforms: np.ndarray, reference: int,
+                        points: np.ndarray | None = None) -> np.ndarray:
+    """Residual rigid head motion left by an alignment, per frame.
+
+    Each head point p (default: `face_points`, the face's landmarks on the reference frame) is
+    carried by the true head motion to frame f, mapped back through that frame's alignment
+    transform (N, 2, 3) frame -> reference affine, as stored by alignment; for shards with only
+    shifts use mexflow.align.geometry.translation_affines) and compared with p. Any alignment
+    that crops the reference box leaves the same error scaled by crop_size / box side in crop
+    pixels. Returns (N,) float64 mean distance over the points, in reference-frame (source)
+    pixels.
+    """
+    transforms = np.asarray(transforms, np.float64)
+    frame_numbers = np.asarray(frame_numbers)
+    if transforms.shape != (len(frame_numbers), 2, 3):
+        raise ValueError(f"transforms must be ({len(frame_numbers)}, 2, 3), got {transforms.shape}")
+    pts = face_points(truth, reference) if points is None else np.asarray(points, np.float64)
+    out = np.empty(len(frame_numbers))
+    for i, f in enumerate(frame_numbers):
+        moved = rigid_motion(truth, pts, reference, int(f))
+        back = moved @ transforms[i, :, :2].T + transforms[i, :, 2]
+        out[i] = np.linalg.norm(back - pts, axis=1).mean()
+    return out
 
 
 def apex_flow_error(truth: ClipTruth, frames: np.ndarray, frame_numbers, box,

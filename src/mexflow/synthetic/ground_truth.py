@@ -100,3 +100,44 @@ def displacement_in_crop(truth: ClipTruth, box, crop_size: int, ref_frame: int, 
     d = cv2.remap(truth.apex_field, nx, ny, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) * np.float32(delta)
     r1, _ = head_pose(truth, frame)
     return (np.einsum("ij,hwj->hwi", r1, d) * k).astype(np.float32)
+
+
+def landmarks_at(truth: ClipTruth, frame: int) -> np.ndarray:
+    """The generator's 478 landmarks in camera (canvas) pixels at `frame`: each neutral landmark
+    x moved by the expression, y = x + a(frame) * D(x) (D bilinearly sampled at x), then by the
+    head pose, z = R (y - c) + c + t. Returns (478, 2) float64."""
+    import cv2
+
+    neutral = np.asarray(truth.landmarks, np.float64)
+    mx = neutral[:, 0].astype(np.float32).reshape(1, -1)
+    my = neutral[:, 1].astype(np.float32).reshape(1, -1)
+    # BORDER_CONSTANT 0 as in the renderer: no expression motion outside the canvas.
+    d = cv2.remap(truth.apex_field, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    moved = neutral + float(truth.amplitude[truth.index_of(frame)]) * d.reshape(-1, 2).astype(np.float64)
+    r, t = head_pose(truth, frame)
+    c = np.asarray(truth.jitter_centre, np.float64)
+    return (moved - c) @ r.T + c + t
+
+
+def landmarks_in_crop(truth: ClipTruth, box, crop_size: int, frame: int, transform=None) -> np.ndarray:
+    """The generator's landmarks at `frame` (see `landmarks_at`) in aligned-crop pixels.
+
+    box: (cx, cy, size) crop box of the reference frame as stored by alignment; transform: the
+    (2, 3) frame -> reference-frame affine alignment stored for `frame` (AlignedClip.transforms;
+    a translation by the shift (dx, dy) is [[1, 0, -dx], [0, 1, -dy]]); None means the identity,
+    as on the reference frame. Pixel centres sit at integer coordinates in every image, exactly
+    as in `displacement_in_crop` and the aligner's crop: reference point q lands at crop pixel
+    u = (q - (c - size / 2) + 0.5) * k - 0.5 with k = crop_size / size.
+    Returns (478, 2) float64 (x, y) crop pixels.
+    """
+    b = np.asarray(box, np.float64).reshape(-1)
+    if b.shape != (3,) or not np.isfinite(b).all() or not b[2] > 0:
+        raise ValueError(f"box must be (cx, cy, size > 0), got {box!r}")
+    if isinstance(crop_size, bool) or not isinstance(crop_size, (int, np.integer)) or crop_size <= 0:
+        raise ValueError(f"crop_size must be a positive integer, got {crop_size!r}")
+    m = np.eye(2, 3) if transform is None else np.asarray(transform, np.float64)
+    if m.shape != (2, 3) or not np.isfinite(m).all():
+        raise ValueError(f"transform must be a finite (2, 3) affine, got shape {m.shape}")
+    reference = landmarks_at(truth, frame) @ m[:, :2].T + m[:, 2]
+    k = crop_size / b[2]
+    return (reference - (b[:2] - b[2] / 2) + 0.5) * k - 0.5

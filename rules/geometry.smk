@@ -1,0 +1,37 @@
+# Face geometry: FaceMesh landmarks and face-region masks on the aligned clips, and their figure.
+
+
+rule geometry_shard:
+    input:
+        frames=f"{RES}/{{dataset}}/aligned/shard{{shard}}.npz",
+        manifest=f"{RES}/{{dataset}}/aligned/shard{{shard}}.parquet",
+    output:
+        geometry=f"{RES}/{{dataset}}/geometry/shard{{shard}}.npz",
+        manifest=f"{RES}/{{dataset}}/geometry/shard{{shard}}.parquet",
+        rejected=f"{RES}/{{dataset}}/geometry/shard{{shard}}.rejected.parquet",
+    params:
+        geometry=canonical(config.get("geometry", {})),
+    log:
+        f"{RES}/{{dataset}}/logs/geometry_shard{{shard}}.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/geometry_shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/geometry_shard.py"
+
+
+rule face_region_figure:
+    input:
+        aligned=f"{RES}/{{dataset}}/aligned/shard0.npz",
+        aligned_manifest=f"{RES}/{{dataset}}/aligned/shard0.parquet",
+        geometry=f"{RES}/{{dataset}}/geometry/shard0.npz",
+        geometry_manifest=f"{RES}/{{dataset}}/geometry/shard0.parquet",
+    output:
+        f"{RES}/{{dataset}}/reports/face_regions.png",
+    log:
+        f"{RES}/{{dataset}}/logs/face_region_figure.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/face_region_figure.py"

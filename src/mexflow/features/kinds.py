@@ -1,0 +1,244 @@
+"""The feature kinds: how each reads its `features:` config entry, which input arrays it needs,
+how many frames, what it outputs (shapes, dtypes) and how it computes them.
+
+Inputs (validated by `registry.compute_features` before any kind runs):
+- "frames": (T, S, S, 3) uint8 RGB normalised clip (T sampled frames);
+- "key_frames": (2, S, S, 3) uint8 RGB aligned onset and apex frames at full temporal resolution.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from mexflow.features.fft3d import block_fft3d
+from mexflow.features.flow import FLOW_BACKENDS, FLOW_MODES, flow_params, flow_strain_sequence, to_gray
+from mexflow.features.flowmap import onset_apex_flow_map
+from mexflow.features.lbp import _check_radius, _parse_P, _parse_radii, lbp_mapping, lbp_top
+from mexflow.features.lbp_frames import code_dtype, lbp_images, lbp_images_vector
+from mexflow.features.pooling import block_means
+from mexflow.features.strain import STRAIN_VARIANTS
+
+Shapes = dict[str, tuple[tuple[int, ...], str]]
+
+
+def _int_pair(value, name: str) -> tuple[int, int]:
+    try:
+        pair = tuple(value)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                                 for v in pair):
+        raise ValueError(f"{name} must be two ints >= 1, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _positive_int(value, name: str) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _choice(value, name: str, options) -> str:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return value
+
+
+def _mapping(value) -> str | None:
+    """Config spelling of an LBP mapping ("u2", "riu2", "ri", "none") -> lbp module's."""
+    return None if _choice(value, "mapping", ("u2", "riu2", "ri", "none")) == "none" else value
+
+
+class Kind(ABC):
+    """One feature kind. Subclasses set `name`, `defaults` (every allowed spec key) and implement
+    `parse`, `shapes` and `compute`."""
+
+    name = ""
+    defaults: dict = {}
+
+    def settings(self, spec: dict) -> dict:
+        """spec (a `features:` entry) -> complete, validated settings. ValueError on unknown keys
+        or bad values."""
+        unknown = sorted(set(spec) - set(self.defaults) - {"kind"})
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown} for feature kind {self.name}; "
+                             f"allowed: {sorted(self.defaults)}")
+        return self.parse({**self.defaults, **{k: v for k, v in spec.items() if k != "kind"}})
+
+    @abstractmethod
+    def parse(self, s: dict) -> dict:
+        """Validate and complete the merged settings (defaults updated with the spec)."""
+
+    def inputs(self, s: dict) -> tuple[str, ...]:
+        """Names of the input arrays this kind reads."""
+        return ("frames",)
+
+    def min_frames(self, s: dict) -> int:
+        """Fewest frames in "frames" the kind can use (key_frames always has exactly 2)."""
+        return 1
+
+    @abstractmethod
+    def shapes(self, s: dict, T: int, S: int) -> Shapes:
+        """Output name -> (shape, dtype name) for T frames of S x S pixels."""
+
+    @abstractmethod
+    def compute(self, arrays: dict[str, np.ndarray], s: dict) -> dict[str, np.ndarray]:
+        """Outputs of one clip from its validated input arrays."""
+
+
+class FlowStrain(Kind):
+    """Optical flow (u, v) and strain per field; vector = block means per field and channel."""
+
+    name = "flow_strain"
+    defaults = dict(backend="farneback", preset=None, flow={}, mode="consecutive",
+                    strain_variant="correct", vector_grid=(6, 6))
+
+    def parse(self, s):
+        s["backend"] = _choice(s["backend"], "backend", FLOW_BACKENDS)
+        s["mode"] = _choice(s["mode"], "mode", FLOW_MODES)
+        s["strain_variant"] = _choice(s["strain_variant"], "strain_variant", STRAIN_VARIANTS)
+        if not isinstance(s["flow"], dict):
+            raise ValueError(f"flow must be a mapping of {s['backend']} parameters, got {s['flow']!r}")
+        s["params"] = {**({"preset": s["preset"]} if s["preset"] else {}), **s["flow"]}
+        flow_params(s["backend"], s["params"])  # validates preset and parameter names
+        s["vector_grid"] = _int_pair(s["vector_grid"], "vector_grid")
+        return s
+
+    def inputs(self, s):
+        return ("key_frames",) if s["mode"] == "onset_apex" else ("frames",)
+
+    def min_frames(self, s):
+        return 1 if s["mode"] == "onset_apex" else 2
+
+    def _n_fields(self, s, T):
+        return 1 if s["mode"] == "onset_apex" else T - 1
+
+    def shapes(self, s, T, S):
+        F = self._n_fields(s, T)
+        rows, cols = s["vector_grid"]
+        return {"data": ((F, S, S, 3), "float16"), "vector": ((F * rows * cols * 3,), "float32")}
+
+    def compute(self, arrays, s):
+        if s["mode"] == "onset_apex":  # key_frames = (onset, apex)
+            gray, key_indices = to_gray(arrays["key_frames"]), {"onset": 0, "apex": 1}
+        else:
+            gray, key_indices = to_gray(arrays["frames"]), {}
+        vol = flow_strain_sequence(gray, s["params"], s["backend"], s["mode"], s["strain_variant"],
+                                   **key_indices)
+        # Dense bank in float16 (flow of < 10 px keeps ~3 significant digits); the vector is
+        # computed from the float32 field.
+        return {"data": vol.astype(np.float16), "vector": block_means(vol, s["vector_grid"])}
+
+
+class LbpTop(Kind):
+    """LBP-TOP block histograms (lbp.lbp_top); uses every frame."""
+
+    name = "lbptop"
+    defaults = dict(P=8, radii=(1, 1, 1), grid=(5, 5), overlap=0.0, time_parts=1, mapping="u2")
+
+    def parse(self, s):
+        s["P"] = _parse_P(s["P"])
+        s["radii"] = _parse_radii(s["radii"])
+        s["grid"] = _int_pair(s["grid"], "grid")
+        s["time_parts"] = _positive_int(s["time_parts"], "time_parts")
+        if isinstance(s["overlap"], bool) or not isinstance(s["overlap"], numbers.Real) \
+                or not 0 <= s["overlap"] < 1:
+            raise ValueError(f"overlap must be a number in [0, 1), got {s['overlap']!r}")
+        s["overlap"] = float(s["overlap"])
+        s["mapping"] = _mapping(s["mapping"])
+        return s
+
+    def min_frames(self, s):
+        return 2 * math.ceil(s["radii"][2]) + 1
+
+    def shapes(self, s, T, S):
+        per_block = sum(lbp_mapping(p, s["mapping"])[1] for p in s["P"])
+        return {"vector": ((s["time_parts"] * s["grid"][0] * s["grid"][1] * per_block,), "float32")}
+
+    def compute(self, arrays, s):
+        vec = lbp_top(to_gray(arrays["frames"]), P=s["P"], radii=s["radii"], grid=s["grid"],
+                      overlap=s["overlap"], time_parts=s["time_parts"], mapping=s["mapping"])
+        return {"vector": vec.astype(np.float32)}
+
+
+class LbpImages(Kind):
+    """Framewise LBP label images; vector = per-block label histograms pooled over frames."""
+
+    name = "lbp_images"
+    defaults = dict(P=8, R=1, mapping="u2", vector_grid=(5, 5))
+
+    def parse(self, s):
+        s["mapping"] = _mapping(s["mapping"])
+        s["n_labels"] = lbp_mapping(s["P"], s["mapping"])[1]  # validates P
+        s["R"] = _check_radius(s["R"], "R")
+        s["vector_grid"] = _int_pair(s["vector_grid"], "vector_grid")
+        return s
+
+    def shapes(self, s, T, S):
+        rows, cols = s["vector_grid"]
+        return {"data": ((T, S, S), code_dtype(s["n_labels"]).name),
+                "vector": ((rows * cols * s["n_labels"],), "float32")}
+
+    def compute(self, arrays, s):
+        codes = lbp_images(to_gray(arrays["frames"]), s["P"], s["R"], s["mapping"])
+        return {"data": codes, "vector": lbp_images_vector(codes, s["n_labels"], s["vector_grid"])}
+
+
+class Fft3d(Kind):
+    """Block 3D FFT (fft3d.block_fft3d); vector = block means per frame over vector_grid."""
+
+    name = "fft3d"
+    defaults = dict(block=8, vector_grid=(6, 6))
+
+    def parse(self, s):
+        s["block"] = _positive_int(s["block"], "block")
+        s["vector_grid"] = _int_pair(s["vector_grid"], "vector_grid")
+        return s
+
+    def shapes(self, s, T, S):
+        rows, cols = s["vector_grid"]
+        return {"data": ((T, S, S), "float16"), "vector": ((T * rows * cols,), "float32")}
+
+    def compute(self, arrays, s):
+        spectra = block_fft3d(to_gray(arrays["frames"]), s["block"])
+        return {"data": spectra.astype(np.float16),
+                "vector": block_means(spectra[..., None], s["vector_grid"])}
+
+
+class FlowMap28(Kind):
+    """Onset->apex Farnebäck flow as a small RGB image (flowmap.flow_map).
+
+    Outputs "data" (size, size, 3) uint8, "vector" data.ravel() / 255 float32, and "image": the
+    same array as "data", for the rule to write as PNG (not meant for the bank itself).
+    """
+
+    name = "flowmap28"
+    defaults = dict(size=28, preset="samm28", flow={})
+
+    def parse(self, s):
+        s["size"] = _positive_int(s["size"], "size")
+        if not isinstance(s["flow"], dict):
+            raise ValueError(f"flow must be a mapping of farneback parameters, got {s['flow']!r}")
+        s["params"] = {"preset": s["preset"], **s["flow"]}
+        flow_params("farneback", s["params"])
+        return s
+
+    def inputs(self, s):
+        return ("key_frames",)
+
+    def shapes(self, s, T, S):
+        n = s["size"]
+        return {"data": ((n, n, 3), "uint8"), "vector": ((n * n * 3,), "float32"),
+                "image": ((n, n, 3), "uint8")}
+
+    def compute(self, arrays, s):
+        onset, apex = to_gray(arrays["key_frames"])
+        image = onset_apex_flow_map(onset, apex, s["size"], s["params"])
+        return {"data": image, "vector": image.reshape(-1).astype(np.float32) / np.float32(255),
+                "image": image}
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (FlowStrain(), LbpTop(), LbpImages(), Fft3d(), FlowMap28())}

@@ -1,0 +1,1 @@
+"""Face geometry from FaceMesh landmarks: named regions, region masks and their figures."""
