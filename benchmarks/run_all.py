@@ -4,6 +4,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-for script in ["bench_stages.py", "bench_lbptop.py"]:
+for script in ["bench_stages.py", "bench_lbptop.py", "bench_features.py", "bench_alignment.py"]:
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)

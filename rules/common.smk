@@ -37,6 +37,12 @@ wildcard_constraints:
     shard=r"\d+",
 
 
+RUN_DATASETS = config.get("run_datasets", sorted(DATASETS))
+for _ds in RUN_DATASETS:
+    if _ds not in DATASETS:
+        raise ValueError(f"run_datasets names {_ds!r}, which is not in datasets ({sorted(DATASETS)})")
+
+
 def is_composite(dataset):
     return DATASETS[dataset]["format"] == "composite"
 
@@ -164,13 +170,14 @@ def evaluation_summaries(wildcards):
 
 
 def all_reports():
-    """Every dataset's metrics table; the face-region figure for each single corpus."""
+    """The metrics table of every dataset in run_datasets; the face-region figure for each
+    single corpus among them."""
     reports = expand(
         "{res}/{dataset}/reports/{name}",
         res=RES,
-        dataset=sorted(DATASETS),
+        dataset=RUN_DATASETS,
         name=["metrics.parquet", "metrics.md"],
     )
     return reports + [
-        f"{RES}/{ds}/reports/face_regions.png" for ds in sorted(DATASETS) if not is_composite(ds)
+        f"{RES}/{ds}/reports/face_regions.png" for ds in RUN_DATASETS if not is_composite(ds)
     ]

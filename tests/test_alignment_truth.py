@@ -4,26 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mexflow.align.clip import AlignParams, align_frames, read_frame_bgr
 from mexflow.align.template import CropBox, crop_resize
 from mexflow.features.flow import optical_strain
 from mexflow.synthetic.checks import apex_flow_error, jitter_residuals
-from mexflow.synthetic.corpus import FRAMES_SUBDIR, GT_SUBDIR
-from mexflow.synthetic.ground_truth import load_clip_truth
 
 
 @pytest.fixture(scope="module")
-def aligned(small_corpus, detector):
-    root, truth = small_corpus
-    out = []
-    for _, r in truth.iterrows():
-        gt = load_clip_truth(root / GT_SUBDIR / r["subject"] / f"{r['clip']}.npz")
-        folder = root / FRAMES_SUBDIR / r["subject"] / r["clip"]
-        frames = list(range(gt.onset, gt.offset + 1))
-        a = align_frames(lambda n: read_frame_bgr(folder / f"img{n}.jpg"), frames, gt.onset, detector,
-                         AlignParams(crop_size=224))
-        out.append((gt, a))
-    return out
+def aligned(aligned_small_corpus):
+    return aligned_small_corpus
 
 
 def test_residual_head_jitter_after_template_matching(aligned):

@@ -6,16 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from mexflow.align.clip import AlignParams, align_frames, read_frame_bgr
 from mexflow.align.template import CropBox, crop_resize, warp_crop
 from mexflow.geometry.figures import REGION_COLOURS, mask_overlay, save_mask_figure
 from mexflow.geometry.masks import dilate_disk, hull_mask, region_masks
 from mexflow.geometry.regions import load_face_regions, mediapipe_landmark_set
 from mexflow.landmarks import (FaceMeshError, FaceMeshRunner, clip_landmarks, face_mesh_landmarks,
                                inter_ocular_distance)
-from mexflow.synthetic.corpus import FRAMES_SUBDIR, GT_SUBDIR
-from mexflow.synthetic.ground_truth import (ClipTruth, head_pose, landmarks_at, landmarks_in_crop,
-                                            load_clip_truth)
+from mexflow.synthetic.ground_truth import ClipTruth, head_pose, landmarks_at, landmarks_in_crop
 
 CROP = 224
 # FaceMesh on the reference (onset) crop vs the generator's landmarks, crop pixels, per clip.
@@ -34,16 +31,11 @@ EXPECTED_REGIONS = {  # name -> (mediapipe constant, margin as a fraction of the
 
 
 @pytest.fixture(scope="module")
-def clips(small_corpus, detector):
-    """Per clip: (truth, AlignedClip of onset..offset at 224 px, clip_landmarks(per_frame=True))."""
-    root, truth = small_corpus
+def clips(aligned_small_corpus):
+    """Per clip: (truth, AlignedClip of onset..offset at 224 px, reference index,
+    clip_landmarks(per_frame=True))."""
     out = []
-    for _, r in truth.iterrows():
-        gt = load_clip_truth(root / GT_SUBDIR / r["subject"] / f"{r['clip']}.npz")
-        folder = root / FRAMES_SUBDIR / r["subject"] / r["clip"]
-        frames = list(range(gt.onset, gt.offset + 1))
-        a = align_frames(lambda n: read_frame_bgr(folder / f"img{n}.jpg"), frames, gt.onset, detector,
-                         AlignParams(crop_size=CROP))
+    for gt, a in aligned_small_corpus:
         ref = int(np.flatnonzero(a.frame_numbers == gt.onset)[0])
         out.append((gt, a, ref, clip_landmarks(a.frames, ref, per_frame=True)))
     return out

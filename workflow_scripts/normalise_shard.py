@@ -19,7 +19,10 @@ writer = ShardWriter(snakemake.output.clips)
 for row, arrays in iter_clips(Path(snakemake.input.frames).parent, aligned, ["frames", "frame_numbers"]):
     clip_id, numbers = row["clip_id"], arrays["frame_numbers"]
     clip, positions = normalise_clip(arrays["frames"], int(p.frames), p.method)
-    keys = key_frame_indices(numbers, int(index.at[clip_id, "onset"]), int(index.at[clip_id, "apex"]))
+    try:
+        keys = key_frame_indices(numbers, int(index.at[clip_id, "onset"]), int(index.at[clip_id, "apex"]))
+    except ValueError as exc:
+        raise ValueError(f"clip {clip_id}: {exc}; the temporal window must contain onset and apex") from exc
     # Source frame number of each output frame (fractional for TIM).
     source = np.interp(positions, np.arange(len(numbers)), numbers.astype(np.float64))
     writer.add(clip_id, frames=clip, source_frames=source, key_frames=arrays["frames"][keys],
