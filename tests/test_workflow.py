@@ -220,3 +220,15 @@ def test_composite_set_combines_corpora_and_leaves_one_corpus_out(composite_run)
     assert sorted(metrics["protocol"]) == ["loco", "loso"]
     # loco applies to composite sets only
     assert pd.read_parquet(composite_run / "tsamm/reports/metrics.parquet")["protocol"].tolist() == ["loso"]
+
+
+def test_run_datasets_limits_what_all_builds(tmp_path):
+    """A dataset left out of run_datasets (e.g. config.yaml's synthetic default under a merged
+    --configfile) is not built; a name that is not a dataset is refused."""
+    def add_second(c):
+        c["datasets"]["other"] = {**c["datasets"]["tiny"], "root": "results/other/corpus"}
+        c["run_datasets"] = ["tiny"]
+    jobs = planned_jobs(tmp_path, edited_config(tmp_path, add_second))
+    assert jobs["synthesize_corpus"] == 1 and jobs["report"] == 1
+    res = snakemake(tmp_path, "-n", config=edited_config(tmp_path, lambda c: c.update(run_datasets=["nope"])))
+    assert res.returncode != 0 and "run_datasets names 'nope'" in res.stdout + res.stderr
