@@ -15,7 +15,7 @@ import pandas as pd
 
 from mexflow.shards import iter_clips
 from mexflow.synthetic.checks import apex_flow_error, jitter_residuals
-from mexflow.synthetic.corpus import GT_SUBDIR
+from mexflow.synthetic.corpus import truth_path
 from mexflow.synthetic.ground_truth import load_clip_truth
 
 
@@ -30,7 +30,7 @@ def main() -> None:
         manifest = pd.read_parquet(manifest_path)
         for row, a in iter_clips(manifest_path.parent, manifest):
             _, subject, clip = row["clip_id"].split("/")
-            gt = load_clip_truth(res / "corpus" / GT_SUBDIR / subject / f"{clip}.npz")
+            gt = load_clip_truth(truth_path(res / "corpus", subject, clip))
             resid, motion = jitter_residuals(gt, a["frame_numbers"], a["shifts"], a["box"],
                                              int(row["reference"]))
             epe, zero, n_moving = apex_flow_error(gt, a["frames"], a["frame_numbers"], a["box"])

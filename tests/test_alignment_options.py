@@ -13,9 +13,9 @@ from mexflow.align.mediapipe_detector import MediaPipeFaceDetector
 from mexflow.align.pipeline import make_detector
 from mexflow.align.template import CropBox, crop_resize, warp_crop
 from mexflow.landmarks import eye_centres
-from mexflow.synthetic.checks import alignment_residuals, face_points, rigid_motion
+from mexflow.synthetic.checks import alignment_residuals, face_points
 from mexflow.synthetic.corpus import SyntheticConfig, truth_path, write_synthetic_corpus
-from mexflow.synthetic.ground_truth import head_pose, load_clip_truth, track_head_point
+from mexflow.synthetic.ground_truth import head_pose, load_clip_truth, track_head_points
 from mexflow.synthetic.layouts import get_layout
 
 SWAY_DEG = 2.0
@@ -176,21 +176,25 @@ def test_detector_and_option_errors(mediapipe_detector):
 
 def test_residual_check_against_the_true_motion(corpora):
     """Exact inverse head motion as alignment -> zero residual; no alignment at all -> the true
-    motion of the face points; the vectorised motion agrees with track_head_point."""
+    motion of the face points; the vectorised motion agrees with the per-point rigid motion
+    z = R1 (R0^T (p - c - t0)) + c + t1."""
     gt, _ = next(_clips(*corpora["rotating"]))
     frames = gt.frames
     ref = gt.onset
     pts = face_points(gt, ref)
+    c = gt.jitter_centre
+    r0, t0 = head_pose(gt, ref)
     for f in (frames[0], gt.apex, frames[-1]):
-        np.testing.assert_allclose(rigid_motion(gt, pts[:5], ref, f),
-                                   [track_head_point(gt, p, ref, f) for p in pts[:5]], atol=1e-9)
+        r1, t1 = head_pose(gt, f)
+        np.testing.assert_allclose(track_head_points(gt, pts[:5], ref, f),
+                                   [r1 @ (r0.T @ (p - c - t0)) + c + t1 for p in pts[:5]], atol=1e-9)
     exact = []
     for f in frames:
         # frame -> reference: the similarity taking two moved points back to where they were
-        exact.append(similarity_from_points(rigid_motion(gt, pts[:2], ref, f), pts[:2]))
+        exact.append(similarity_from_points(track_head_points(gt, pts[:2], ref, f), pts[:2]))
     assert alignment_residuals(gt, frames, np.array(exact), ref).max() < 1e-9
     none = alignment_residuals(gt, frames, translation_affines(np.zeros((len(frames), 2))), ref)
-    true = [np.linalg.norm(rigid_motion(gt, pts, ref, f) - pts, axis=1).mean() for f in frames]
+    true = [np.linalg.norm(track_head_points(gt, pts, ref, f) - pts, axis=1).mean() for f in frames]
     np.testing.assert_allclose(none, true, rtol=1e-12)
     assert max(true) > 1.0, "the rotating corpus should move the face by pixels"
     with pytest.raises(ValueError, match="transforms"):

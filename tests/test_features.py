@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from mexflow.align.clip import AlignParams, align_frames, read_frame_bgr
 from mexflow.features import flow as flow_module
 from mexflow.features import kinds as kinds_module
 from mexflow.features.fft3d import block_fft3d, block_fft3d_reference
@@ -20,9 +19,7 @@ from mexflow.features.lbp_frames import lbp_images, lbp_images_vector
 from mexflow.features.pooling import block_means, grid_edges
 from mexflow.features.registry import compute_features, feature_kinds, output_shapes
 from mexflow.features.strain import optical_strain, optical_strain_benchmark_swapped, strain_field
-from mexflow.synthetic.corpus import truth_path
-from mexflow.synthetic.ground_truth import displacement_in_crop, load_clip_truth
-from mexflow.synthetic.layouts import get_layout
+from mexflow.synthetic.ground_truth import displacement_in_crop
 
 
 def _texture(seed: int, shape=(64, 64), sigma: float = 2.0) -> np.ndarray:
@@ -42,17 +39,13 @@ def _shifted(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
 # Flow backends against the synthetic ground truth (aligned onset/apex crops)
 # --------------------------------------------------------------------------- #
 @pytest.fixture(scope="module")
-def aligned_pairs(small_corpus, detector):
+def aligned_pairs(aligned_small_corpus):
     """Per clip: (gray onset/apex crops (2, 224, 224) uint8, true onset->apex displacement in the
-    crop (224, 224, 2) px). Only the two key frames are aligned (reference = onset)."""
-    root, truth = small_corpus
+    crop (224, 224, 2) px), from the session's aligned clips (reference = onset)."""
     out = []
-    for _, r in truth.iterrows():
-        gt = load_clip_truth(truth_path(root, r["subject"], r["clip"]))
-        layout = get_layout(r["layout"])
-        a = align_frames(lambda n: read_frame_bgr(layout.frame_path(root, r["subject"], r["clip"], n)),
-                         [gt.onset, gt.apex], gt.onset, detector, AlignParams(crop_size=224))
-        out.append((to_gray(a.frames), displacement_in_crop(gt, a.box, 224, gt.onset, gt.apex)))
+    for gt, a in aligned_small_corpus:
+        keys = [int(np.flatnonzero(a.frame_numbers == f)[0]) for f in (gt.onset, gt.apex)]
+        out.append((to_gray(a.frames[keys]), displacement_in_crop(gt, a.box, 224, gt.onset, gt.apex)))
     return out
 
 

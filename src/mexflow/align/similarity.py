@@ -114,7 +114,7 @@ def match_in_reference(frame: np.ndarray, transform: np.ndarray, template: np.nd
     x0, y0, x1, y1 = region
     wx0, wy0 = x0 - reach, y0 - reach
     size = (x1 - x0 + 2 * reach, y1 - y0 + 2 * reach)
-    to_window = compose_affine(np.array([[1.0, 0.0, -wx0], [0.0, 1.0, -wy0]]), transform)
+    to_window = compose_affine(translation_affine(wx0, wy0), transform)
     window = cv2.warpAffine(frame, to_window, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     bx, by, score = match_template(template, gray_f32(window), wx0, wy0)
     return bx - x0, by - y0, score

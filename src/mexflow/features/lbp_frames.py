@@ -27,11 +27,6 @@ def code_dtype(n_labels: int) -> np.dtype:
     raise ValueError(f"{n_labels} labels do not fit in 32 bits")
 
 
-def lbp_n_labels(P: int, mapping: str | None) -> int:
-    """Number of labels of the mapping (59 for P=8 u2, 10 for P=8 riu2, 2**P for None)."""
-    return lbp_mapping(P, mapping)[1]
-
-
 def lbp_images(gray: np.ndarray, P: int = 8, R: float = 1.0, mapping: str | None = "u2") -> np.ndarray:
     """LBP label image of every frame.
 
@@ -44,7 +39,7 @@ def lbp_images(gray: np.ndarray, P: int = 8, R: float = 1.0, mapping: str | None
         raise ValueError(f"lbp_images needs (T, H, W) gray frames, got shape {gray.shape}")
     if mapping not in LBP_IMAGE_MAPPINGS:
         raise ValueError(f"mapping must be one of {LBP_IMAGE_MAPPINGS}, got {mapping!r}")
-    n_labels = lbp_n_labels(P, mapping)
+    n_labels = lbp_mapping(P, mapping)[1]  # 59 for P=8 u2, 10 for riu2, 2**P for None
     c = math.ceil(_check_radius(R, "R"))
     padded = np.pad(gray, ((0, 0), (c, c), (c, c)), mode="edge")
     return lbp_image_stack(padded, P, R, mapping).astype(code_dtype(n_labels))

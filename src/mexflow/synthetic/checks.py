@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mexflow.align.geometry import apply_affine
 from mexflow.features.flow import farneback, to_gray
-from mexflow.synthetic.ground_truth import ClipTruth, displacement_in_crop, head_pose, track_head_point
+from mexflow.synthetic.ground_truth import (ClipTruth, apply_head_pose, displacement_in_crop,
+                                            track_head_points)
 
 
 def jitter_residuals(truth: ClipTruth, frame_numbers, shifts: np.ndarray, box,
@@ -14,27 +16,16 @@ def jitter_residuals(truth: ClipTruth, frame_numbers, shifts: np.ndarray, box,
     frame_numbers: (N,); shifts: (N, 2) px as stored by alignment; box: (cx, cy, size).
     Returns (residuals (N,) px, true motion magnitudes (N,) px).
     """
-    centre = np.asarray(box[:2], float)
-    true = np.array([track_head_point(truth, centre, reference, int(f)) - centre for f in frame_numbers])
+    centre = np.asarray(box[:2], float)[None]
+    true = np.array([track_head_points(truth, centre, reference, int(f))[0] - centre[0]
+                     for f in frame_numbers])
     return np.linalg.norm(shifts - true, axis=1), np.linalg.norm(true, axis=1)
 
 
 def face_points(truth: ClipTruth, reference: int) -> np.ndarray:
     """The face's 478 landmarks where the rigid head pose of frame `reference` puts them
     (expression ignored), (478, 2) float64 pixels of that frame."""
-    r, t = head_pose(truth, reference)
-    c = truth.jitter_centre
-    return (truth.landmarks - c) @ r.T + c + t
-
-
-def rigid_motion(truth: ClipTruth, points: np.ndarray, reference: int, frame: int) -> np.ndarray:
-    """`track_head_point` for many points: where the head points seen at `points` (P, 2) in
-    frame `reference` are in `frame`. Returns (P, 2) float64 pixels."""
-    c = truth.jitter_centre
-    r0, t0 = head_pose(truth, reference)
-    r1, t1 = head_pose(truth, frame)
-    neutral = (np.asarray(points, np.float64) - c - t0) @ r0 + c  # rows: r0^T (p - c - t0) + c
-    return (neutral - c) @ r1.T + c + t1
+    return apply_head_pose(truth, truth.landmarks, reference)
 
 
 def alignment_residuals(truth: ClipTruth, frame_numbers, transforms: np.ndarray, reference: int,
@@ -42,7 +33,7 @@ def alignment_residuals(truth: ClipTruth, frame_numbers, transforms: np.ndarray,
     """Residual rigid head motion left by an alignment, per frame.
 
     Each head point p (default: `face_points`, the face's landmarks on the reference frame) is
-    carried by the true head motion to frame f, mapped back through that frame's alignment
+    carried by the true head motion to frame f (`track_head_points`), mapped back through that frame's alignment
     transform (N, 2, 3) frame -> reference affine, as stored by alignment; for shards with only
     shifts use mexflow.align.geometry.translation_affines) and compared with p. Any alignment
     that crops the reference box leaves the same error scaled by crop_size / box side in crop
@@ -56,8 +47,7 @@ def alignment_residuals(truth: ClipTruth, frame_numbers, transforms: np.ndarray,
     pts = face_points(truth, reference) if points is None else np.asarray(points, np.float64)
     out = np.empty(len(frame_numbers))
     for i, f in enumerate(frame_numbers):
-        moved = rigid_motion(truth, pts, reference, int(f))
-        back = moved @ transforms[i, :, :2].T + transforms[i, :, 2]
+        back = apply_affine(transforms[i], track_head_points(truth, pts, reference, int(f)))
         out[i] = np.linalg.norm(back - pts, axis=1).mean()
     return out
 

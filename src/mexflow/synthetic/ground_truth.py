@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mexflow.align.geometry import apply_affine, compose_affine, crop_affine
 from mexflow.io import save_npz_atomic
 
 
@@ -67,14 +68,21 @@ def head_pose(truth: ClipTruth, frame: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]), np.array([tx, ty])
 
 
-def track_head_point(truth: ClipTruth, point_xy, ref_frame: int, frame: int) -> np.ndarray:
-    """Where the head point seen at `point_xy` in `ref_frame` is in `frame` (rigid motion only).
-    Returns (2,) pixels."""
-    c = truth.jitter_centre
+def apply_head_pose(truth: ClipTruth, points, frame: int) -> np.ndarray:
+    """Neutral-face points (P, 2) moved by the rigid head pose of `frame`: z = R (y - c) + c + t.
+    Returns (P, 2) float64 camera pixels."""
+    r, t = head_pose(truth, frame)
+    c = np.asarray(truth.jitter_centre, np.float64)
+    return (np.asarray(points, np.float64) - c) @ r.T + c + t
+
+
+def track_head_points(truth: ClipTruth, points, ref_frame: int, frame: int) -> np.ndarray:
+    """Where the head points seen at `points` (P, 2) in `ref_frame` are in `frame` (rigid motion
+    only). Returns (P, 2) float64 pixels."""
+    c = np.asarray(truth.jitter_centre, np.float64)
     r0, t0 = head_pose(truth, ref_frame)
-    r1, t1 = head_pose(truth, frame)
-    neutral = r0.T @ (np.asarray(point_xy, float) - c - t0) + c
-    return r1 @ (neutral - c) + c + t1
+    neutral = (np.asarray(points, np.float64) - c - t0) @ r0 + c  # rows: r0^T (p - c - t0) + c
+    return apply_head_pose(truth, neutral, frame)
 
 
 def displacement_in_crop(truth: ClipTruth, box, crop_size: int, ref_frame: int, frame: int) -> np.ndarray:
@@ -114,9 +122,7 @@ def landmarks_at(truth: ClipTruth, frame: int) -> np.ndarray:
     # BORDER_CONSTANT 0 as in the renderer: no expression motion outside the canvas.
     d = cv2.remap(truth.apex_field, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     moved = neutral + float(truth.amplitude[truth.index_of(frame)]) * d.reshape(-1, 2).astype(np.float64)
-    r, t = head_pose(truth, frame)
-    c = np.asarray(truth.jitter_centre, np.float64)
-    return (moved - c) @ r.T + c + t
+    return apply_head_pose(truth, moved, frame)
 
 
 def landmarks_in_crop(truth: ClipTruth, box, crop_size: int, frame: int, transform=None) -> np.ndarray:
@@ -138,6 +144,5 @@ def landmarks_in_crop(truth: ClipTruth, box, crop_size: int, frame: int, transfo
     m = np.eye(2, 3) if transform is None else np.asarray(transform, np.float64)
     if m.shape != (2, 3) or not np.isfinite(m).all():
         raise ValueError(f"transform must be a finite (2, 3) affine, got shape {m.shape}")
-    reference = landmarks_at(truth, frame) @ m[:, :2].T + m[:, 2]
-    k = crop_size / b[2]
-    return (reference - (b[:2] - b[2] / 2) + 0.5) * k - 0.5
+    to_crop = compose_affine(crop_affine(b[0], b[1], b[2], crop_size), m)
+    return apply_affine(to_crop, landmarks_at(truth, frame))
