@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-for script in ["bench_stages.py", "bench_lbptop.py", "bench_features.py", "bench_alignment.py"]:
+for script in ["bench_stages.py", "bench_lbptop.py", "bench_features.py", "bench_alignment.py",
+               "bench_evm.py", "bench_magnify.py"]:
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)

@@ -11,6 +11,20 @@ FEATURES = config["features"]
 MODELS = config["models"]
 PROTOCOLS = config["protocols"]
 RES = "results"
+MAGNIFY = config.get("magnify", {})
+MAGNIFIERS = MAGNIFY.get("models", {})
+MAG_CONDITIONS = {c: MAGNIFY.get("conditions", {}).get(c) for c in CONDITIONS if c != "original"}
+for _c, _spec in MAG_CONDITIONS.items():
+    if _spec is None:
+        raise ValueError(
+            f"condition {_c!r} is listed in conditions but has no magnify.conditions.{_c} entry "
+            f"(defined: {sorted(MAGNIFY.get('conditions', {}))})"
+        )
+    if _spec["method"] == "learned" and _spec["model"] != "pretrained" and _spec["model"] not in MAGNIFIERS:
+        raise ValueError(
+            f"condition {_c!r} uses magnifier {_spec['model']!r}, which is not in magnify.models "
+            f"({sorted(MAGNIFIERS)}) nor 'pretrained'"
+        )
 CONDA_ENV = "../envs/mexflow.yaml"  # used only with --software-deployment-method conda
 
 
@@ -35,6 +49,8 @@ wildcard_constraints:
     model=_names(MODELS),
     protocol=_names(PROTOCOLS),
     shard=r"\d+",
+    mcondition=_names(MAG_CONDITIONS) or "(?!)",
+    magnifier=_names(MAGNIFIERS) or "(?!)",
 
 
 RUN_DATASETS = config.get("run_datasets", sorted(DATASETS))
@@ -169,15 +185,104 @@ def evaluation_summaries(wildcards):
     )
 
 
+def magnifier_checkpoint(dataset, name):
+    """Checkpoint of a magnifier: "pretrained" is the published checkpoint at magnify.pretrained
+    when given, else the generic model trained here ("generic"); generic-mode models are shared by
+    all datasets, fine-tuned ones belong to a dataset."""
+    if name == "pretrained":
+        if MAGNIFY.get("pretrained"):
+            return MAGNIFY["pretrained"]
+        if "generic" not in MAGNIFIERS:
+            raise ValueError("magnify.pretrained is not set and magnify.models has no 'generic' entry to train")
+        name = "generic"
+    if MAGNIFIERS[name]["mode"] == "generic":
+        return f"{RES}/magnifiers/{name}.pt"
+    return f"{RES}/{dataset}/magnifiers/{name}.pt"
+
+
+def magnify_common_params(wildcards):
+    """The magnify settings that change a trained or magnified result (not the device)."""
+    keys = ("architecture", "supervisor", "batch_size", "pretrained")
+    return canonical({k: MAGNIFY[k] for k in keys if k in MAGNIFY})
+
+
+def finetune_reservation(wildcards=None):
+    """None when fine-tuning may see every subject (label-free, transductive); else the subjects
+    to reserve for fine-tuning (and keep out of every evaluation)."""
+    if MAGNIFY.get("finetune_subjects", "all") == "all":
+        return None
+    return {"n": int(MAGNIFY.get("reserved_subjects", 3)), "seed": int(config["seed"])}
+
+
+def _shard_files(dataset, stage, exts=("npz", "parquet")):
+    return [f"{RES}/{dataset}/{stage}/shard{k}.{e}" for k in shard_ids(dataset) for e in exts]
+
+
+def finetune_inputs(wildcards):
+    spec = MAGNIFIERS[wildcards.magnifier]
+    ds = wildcards.dataset
+    out = {
+        "init": magnifier_checkpoint(ds, spec.get("init", "pretrained")),
+        "index": f"{RES}/{ds}/index.parquet",
+        "clips": _shard_files(ds, "clips/original"),
+    }
+    if float(spec.get("loss", {}).get("landmark", 0)) > 0:
+        out["geometry"] = _shard_files(ds, "geometry")
+    return out
+
+
+def magnify_inputs(wildcards):
+    spec = MAG_CONDITIONS[wildcards.mcondition]
+    ds, k = wildcards.dataset, wildcards.shard
+    if spec["method"] == "evm":
+        return {
+            "index": f"{RES}/{ds}/index.parquet",
+            "frames": f"{RES}/{ds}/aligned/shard{k}.npz",
+            "manifest": f"{RES}/{ds}/aligned/shard{k}.parquet",
+        }
+    return {
+        "frames": f"{RES}/{ds}/clips/original/shard{k}.npz",
+        "manifest": f"{RES}/{ds}/clips/original/shard{k}.parquet",
+        "checkpoint": magnifier_checkpoint(ds, spec["model"]),
+    }
+
+
+def motion_inputs(wildcards):
+    ds, k, c = wildcards.dataset, wildcards.shard, wildcards.mcondition
+    out = {
+        "original": f"{RES}/{ds}/clips/original/shard{k}.npz",
+        "original_manifest": f"{RES}/{ds}/clips/original/shard{k}.parquet",
+        "magnified": f"{RES}/{ds}/clips/{c}/shard{k}.npz",
+        "magnified_manifest": f"{RES}/{ds}/clips/{c}/shard{k}.parquet",
+        "aligned_manifest": f"{RES}/{ds}/aligned/shard{k}.parquet",
+        "aligned": f"{RES}/{ds}/aligned/shard{k}.npz",
+        "geometry": f"{RES}/{ds}/geometry/shard{k}.npz",
+        "geometry_manifest": f"{RES}/{ds}/geometry/shard{k}.parquet",
+    }
+    if DATASETS[ds]["format"] == "synthetic":
+        out["corpus"] = f"{RES}/{ds}/corpus"
+    return out
+
+
+def motion_shards(wildcards):
+    return [
+        f"{RES}/{wildcards.dataset}/motion/{c}/shard{k}.parquet"
+        for c in MAG_CONDITIONS
+        for k in shard_ids(wildcards.dataset)
+    ]
+
+
 def all_reports():
     """The metrics table of every dataset in run_datasets; the face-region figure for each
-    single corpus among them."""
+    single corpus among them, and with magnified conditions its motion table and figure."""
     reports = expand(
         "{res}/{dataset}/reports/{name}",
         res=RES,
         dataset=RUN_DATASETS,
         name=["metrics.parquet", "metrics.md"],
     )
-    return reports + [
-        f"{RES}/{ds}/reports/face_regions.png" for ds in RUN_DATASETS if not is_composite(ds)
-    ]
+    singles = [ds for ds in RUN_DATASETS if not is_composite(ds)]
+    names = ["face_regions.png"]
+    if MAG_CONDITIONS:
+        names += ["motion.parquet", "motion.md", "magnification.png"]
+    return reports + [f"{RES}/{ds}/reports/{n}" for ds in singles for n in names]

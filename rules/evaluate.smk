@@ -14,6 +14,7 @@ rule evaluate:
         protocol=lambda wc: canonical(PROTOCOLS[wc.protocol]),
         target=lambda wc: target_of(wc.dataset),
         seed=config["seed"],
+        reserved=finetune_reservation,
     threads: 1
     log:
         f"{RES}/{{dataset}}/logs/eval/{{condition}}_{{feature_set}}_{{model}}_{{protocol}}.log",

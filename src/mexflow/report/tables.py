@@ -20,7 +20,7 @@ def metrics_frame(summaries: list[dict]) -> pd.DataFrame:
     return df.sort_values(["condition", "feature_set", "model", "protocol"]).reset_index(drop=True)
 
 
-def _md_table(df: pd.DataFrame) -> str:
+def markdown_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for _, r in df.iterrows():
@@ -56,7 +56,7 @@ def render_markdown(dataset: str, metrics: pd.DataFrame, summaries: list[dict],
                         zip(view["uf1"], view["uf1_ci_low"], view["uf1_ci_high"])]
     view["uar [CI]"] = [f"{u:.3f} [{lo:.3f}, {hi:.3f}]" for u, lo, hi in
                         zip(view["uar"], view["uar_ci_low"], view["uar_ci_high"])]
-    out.append(_md_table(view[["condition", "feature_set", "model", "protocol", "target", "accuracy",
+    out.append(markdown_table(view[["condition", "feature_set", "model", "protocol", "target", "accuracy",
                                "uf1 [CI]", "uar [CI]", "n_clips", "n_subjects", "n_folds",
                                "chance_uf1_uar"]]))
     out += ["", "Chance UF1/UAR is 1 / (number of classes present).", "", "## Confusion matrices", ""]
@@ -65,5 +65,5 @@ def render_markdown(dataset: str, metrics: pd.DataFrame, summaries: list[dict],
         out.append("")
         cm = pd.DataFrame(s["confusion"], index=s["classes"], columns=s["classes"])
         cm.insert(0, "true \\ predicted", cm.index)
-        out += [_md_table(cm), ""]
+        out += [markdown_table(cm), ""]
     return "\n".join(out) + "\n"

@@ -1,0 +1,122 @@
+# Magnification: EVM on aligned windows, the learned FlowMag family on normalised clips, the
+# magnifiers' training runs (each a cached checkpoint + metadata), motion metrics and the figure.
+
+
+rule pretrain_magnifier:
+    output:
+        checkpoint=f"{RES}/magnifiers/{{magnifier}}.pt",
+        meta=f"{RES}/magnifiers/{{magnifier}}.json",
+    params:
+        spec=lambda wc: canonical(MAGNIFIERS[wc.magnifier]),
+        common=magnify_common_params,
+        seed=config["seed"],
+    threads: MAGNIFY.get("threads", 2)
+    resources:
+        gpu=MAGNIFY.get("gpus", 0),
+    log:
+        f"{RES}/logs/magnifiers/{{magnifier}}.log",
+    benchmark:
+        f"{RES}/benchmarks/magnifiers/{{magnifier}}.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/pretrain_magnifier.py"
+
+
+rule finetune_magnifier:
+    input:
+        unpack(finetune_inputs),
+    output:
+        checkpoint=f"{RES}/{{dataset}}/magnifiers/{{magnifier}}.pt",
+        meta=f"{RES}/{{dataset}}/magnifiers/{{magnifier}}.json",
+    params:
+        spec=lambda wc: canonical(MAGNIFIERS[wc.magnifier]),
+        common=magnify_common_params,
+        reserved=finetune_reservation,
+        seed=config["seed"],
+    threads: MAGNIFY.get("threads", 2)
+    resources:
+        gpu=MAGNIFY.get("gpus", 0),
+    log:
+        f"{RES}/{{dataset}}/logs/magnifiers/{{magnifier}}.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/magnifiers/{{magnifier}}.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/finetune_magnifier.py"
+
+
+rule magnify_shard:
+    input:
+        unpack(magnify_inputs),
+    output:
+        clips=f"{RES}/{{dataset}}/clips/{{mcondition}}/shard{{shard}}.npz",
+        manifest=f"{RES}/{{dataset}}/clips/{{mcondition}}/shard{{shard}}.parquet",
+    params:
+        condition=lambda wc: canonical(MAG_CONDITIONS[wc.mcondition]),
+        common=magnify_common_params,
+        frames=config["temporal"]["frames"],
+        method=config["temporal"].get("method", "uniform"),
+    threads: MAGNIFY.get("threads", 2)
+    resources:
+        gpu=lambda wc: MAGNIFY.get("gpus", 0) if MAG_CONDITIONS[wc.mcondition]["method"] == "learned" else 0,
+    log:
+        f"{RES}/{{dataset}}/logs/magnify/{{mcondition}}_shard{{shard}}.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/magnify_{{mcondition}}_shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/magnify_shard.py"
+
+
+rule motion_shard:
+    input:
+        unpack(motion_inputs),
+    output:
+        f"{RES}/{{dataset}}/motion/{{mcondition}}/shard{{shard}}.parquet",
+    params:
+        condition=lambda wc: canonical(MAG_CONDITIONS[wc.mcondition]),
+        motion=canonical(MAGNIFY.get("motion", {})),
+        supervisor=canonical(MAGNIFY.get("supervisor", {"kind": "lk"})),
+    threads: 1
+    log:
+        f"{RES}/{{dataset}}/logs/motion/{{mcondition}}_shard{{shard}}.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/motion_{{mcondition}}_shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/motion_shard.py"
+
+
+rule motion_report:
+    input:
+        motion_shards,
+    output:
+        table=f"{RES}/{{dataset}}/reports/motion.parquet",
+        summary=f"{RES}/{{dataset}}/reports/motion.md",
+    log:
+        f"{RES}/{{dataset}}/logs/motion_report.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/motion_report.py"
+
+
+rule magnification_figure:
+    input:
+        clips=lambda wc: [f"{RES}/{wc.dataset}/clips/{c}/shard0.npz" for c in CONDITIONS],
+        manifests=lambda wc: [f"{RES}/{wc.dataset}/clips/{c}/shard0.parquet" for c in CONDITIONS],
+    output:
+        f"{RES}/{{dataset}}/reports/magnification.png",
+    params:
+        conditions=CONDITIONS,
+        alphas=lambda wc: {c: MAG_CONDITIONS[c]["alpha"] for c in MAG_CONDITIONS},
+    log:
+        f"{RES}/{{dataset}}/logs/magnification_figure.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/magnification_figure.py"

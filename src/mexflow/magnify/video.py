@@ -1,0 +1,72 @@
+"""Reading and writing videos and frame folders for the `mexflow magnify` command."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+def read_frames(path, size: int | None = None, max_frames: int | None = None) -> tuple[np.ndarray, float | None]:
+    """A video file or a folder of images (sorted by name) as (T, H, W, 3) uint8 RGB, and the
+    video's frame rate (None for a folder). size: resize the shorter side to `size` px.
+    Errors name the path."""
+    path = Path(path)
+    frames, fps = [], None
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+        for f in files[:max_frames]:
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if img is None:
+                raise ValueError(f"{f}: not a readable image")
+            frames.append(img)
+    elif path.is_file():
+        cap = cv2.VideoCapture(str(path))
+        if not cap.isOpened():
+            raise ValueError(f"{path}: OpenCV cannot open this video")
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) or None
+        while max_frames is None or len(frames) < max_frames:
+            ok, img = cap.read()
+            if not ok:
+                break
+            frames.append(img)
+        cap.release()
+        if not frames:
+            raise ValueError(f"{path}: no frame could be decoded")
+    else:
+        raise FileNotFoundError(f"{path}: no such video file or frame folder")
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:
+        raise ValueError(f"{path}: frames differ in size {sorted(shapes)}")
+    out = np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames])
+    if size:
+        h, w = out.shape[1:3]
+        k = size / min(h, w)
+        dsize = (max(1, round(w * k)), max(1, round(h * k)))
+        out = np.stack([cv2.resize(f, dsize, interpolation=cv2.INTER_AREA) for f in out])
+    return out, fps
+
+
+def write_video(path, frames: np.ndarray, fps: float) -> None:
+    """(T, H, W, 3) uint8 RGB -> an MP4 (mp4v) written atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".mp4", dir=path.parent)
+    os.close(fd)
+    try:
+        h, w = frames.shape[1:3]
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+        if not writer.isOpened():
+            raise RuntimeError(f"{path}: OpenCV cannot write this video")
+        for f in frames:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        writer.release()
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
