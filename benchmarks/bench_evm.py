@@ -20,8 +20,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # single thread, before numpy is imported
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -31,6 +29,7 @@ from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_report import environment, write_report  # noqa: E402
 
 from mexflow.magnify.evm import EVMParams, magnify_evm, magnify_evm_reference  # noqa: E402
 
@@ -138,15 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "all_targets_met": all(r["meets_target"] for r in rows if r["anchor_fps"]),
         "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "numpy": np.__version__,
+        **environment(),
         "opencv": cv2.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

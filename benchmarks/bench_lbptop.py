@@ -11,15 +11,13 @@ and writes a small JSON report.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_report import environment, write_report
 
 from mexflow.features.lbp import lbp_top
 
@@ -94,14 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_vs_published": round(speedup, 2),
         "target_ms": PUBLISHED_S * 1e3 / 10,
         "meets_target": median_ms <= PUBLISHED_S * 1e3 / 10,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
+        **environment(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_report(args.out, report)
     return 0
 
 

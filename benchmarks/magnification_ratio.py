@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mexflow.align.clip import AlignParams, align_frames, read_frame_bgr
 from mexflow.align.mtcnn import MTCNN
 from mexflow.geometry.masks import region_masks
 from mexflow.landmarks import FaceMeshRunner, clip_landmarks
@@ -33,9 +32,8 @@ from mexflow.magnify.evm import EVMParams, magnify_evm
 from mexflow.magnify.generator import load_generator, magnify_clip
 from mexflow.magnify.metrics import displacement_between, truth_errors
 from mexflow.report.tables import markdown_table
-from mexflow.synthetic.corpus import SyntheticConfig, truth_path, write_synthetic_corpus
-from mexflow.synthetic.ground_truth import load_clip_truth
-from mexflow.synthetic.layouts import get_layout
+from mexflow.synthetic.checks import aligned_truth_clips
+from mexflow.synthetic.corpus import SyntheticConfig, write_synthetic_corpus
 from mexflow.temporal import normalise_clip
 
 ALPHAS = (2.0, 5.0, 10.0, 20.0)
@@ -47,22 +45,16 @@ def held_out_clips(root: Path, subjects: int, clips: int, seed: int, frames: int
     fps, masks, region names)] of a freshly generated corpus."""
     truth = write_synthetic_corpus(root, SyntheticConfig(seed=seed, subjects=subjects,
                                                          clips_per_subject=clips), workers=2)
-    detector, out = MTCNN(), []
+    out = []
     with FaceMeshRunner(static_image_mode=True) as runner:
-        for _, r in truth.iterrows():
-            gt = load_clip_truth(truth_path(root, r["subject"], r["clip"]))
-            layout = get_layout(r["layout"])
-
-            def read(n, s=r["subject"], c=r["clip"]):
-                return read_frame_bgr(layout.frame_path(root, s, c, n))
-
-            numbers = list(range(gt.onset, gt.offset + 1))
-            aligned = align_frames(read, numbers, gt.onset, detector, AlignParams(crop_size=224))
+        for (_, r), (gt, aligned) in zip(truth.iterrows(), aligned_truth_clips(root, truth, MTCNN())):
+            numbers = aligned.frame_numbers
             clip, positions = normalise_clip(aligned.frames, frames, "uniform")
-            source = np.interp(positions, np.arange(len(numbers)), np.asarray(numbers, float))
+            source = np.interp(positions, np.arange(len(numbers)), numbers.astype(float))
             geo = clip_landmarks(aligned.frames, 0, runner=runner)
             names, masks = region_masks(geo["reference_landmarks"], aligned.frames.shape[1:3])
-            out.append((f"{r['subject']}/{r['clip']}", gt, aligned, clip, source, gt.fps, masks, names))
+            name = f"{r['subject']}/{r['clip']}"
+            out.append((name, gt, aligned, clip, source, gt.fps, masks, names))
     return out
 
 

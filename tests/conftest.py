@@ -28,20 +28,7 @@ def detector():
 def aligned_small_corpus(small_corpus, detector):
     """Per clip of small_corpus: (ClipTruth, AlignedClip of onset..offset at 224 px, reference =
     onset, MTCNN + translation-only template matching)."""
-    from mexflow.align.clip import AlignParams, align_frames, read_frame_bgr
-    from mexflow.synthetic.corpus import truth_path
-    from mexflow.synthetic.ground_truth import load_clip_truth
-    from mexflow.synthetic.layouts import get_layout
+    from mexflow.synthetic.checks import aligned_truth_clips
 
     root, truth = small_corpus
-    out = []
-    for _, r in truth.iterrows():
-        gt = load_clip_truth(truth_path(root, r["subject"], r["clip"]))
-        layout = get_layout(r["layout"])
-
-        def read(n, subject=r["subject"], clip=r["clip"]):
-            return read_frame_bgr(layout.frame_path(root, subject, clip, n))
-
-        frames = list(range(gt.onset, gt.offset + 1))
-        out.append((gt, align_frames(read, frames, gt.onset, detector, AlignParams(crop_size=224))))
-    return out
+    return aligned_truth_clips(root, truth, detector)

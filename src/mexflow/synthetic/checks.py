@@ -70,3 +70,25 @@ def apex_flow_error(truth: ClipTruth, frames: np.ndarray, frame_numbers, box,
     if not moving.any():
         return float("nan"), float("nan"), 0
     return float(np.hypot(*(flow - disp)[moving].T).mean()), float(mag[moving].mean()), int(moving.sum())
+
+
+def aligned_truth_clips(root, truth, detector, params=None) -> list:
+    """Align every clip of a generated corpus like the workflow (onset..offset, reference =
+    onset). root: the corpus folder; truth: the table `write_synthetic_corpus` returns.
+    Returns [(ClipTruth, AlignedClip)] in the table's order."""
+    from mexflow.align.clip import AlignParams, align_frames, read_frame_bgr
+    from mexflow.synthetic.corpus import truth_path
+    from mexflow.synthetic.ground_truth import load_clip_truth
+    from mexflow.synthetic.layouts import get_layout
+
+    params = params or AlignParams(crop_size=224)
+    out = []
+    for _, r in truth.iterrows():
+        gt = load_clip_truth(truth_path(root, r["subject"], r["clip"]))
+        layout = get_layout(r["layout"])
+
+        def read(n, subject=r["subject"], clip=r["clip"]):
+            return read_frame_bgr(layout.frame_path(root, subject, clip, n))
+
+        out.append((gt, align_frames(read, list(range(gt.onset, gt.offset + 1)), gt.onset, detector, params)))
+    return out
