@@ -10,7 +10,7 @@ rule pretrain_magnifier:
         spec=lambda wc: canonical(MAGNIFIERS[wc.magnifier]),
         common=magnify_common_params,
         seed=config["seed"],
-    threads: MAGNIFY.get("threads", 2)
+    threads: MAGNIFY.get("threads", 1)
     resources:
         gpu=MAGNIFY.get("gpus", 0),
     log:
@@ -34,7 +34,7 @@ rule finetune_magnifier:
         common=magnify_common_params,
         reserved=finetune_reservation,
         seed=config["seed"],
-    threads: MAGNIFY.get("threads", 2)
+    threads: MAGNIFY.get("threads", 1)
     resources:
         gpu=MAGNIFY.get("gpus", 0),
     log:
@@ -58,7 +58,7 @@ rule magnify_shard:
         common=magnify_common_params,
         frames=config["temporal"]["frames"],
         method=config["temporal"].get("method", "uniform"),
-    threads: MAGNIFY.get("threads", 2)
+    threads: MAGNIFY.get("threads", 1)
     resources:
         gpu=lambda wc: MAGNIFY.get("gpus", 0) if MAG_CONDITIONS[wc.mcondition]["method"] == "learned" else 0,
     log:
