@@ -57,7 +57,7 @@ def learned_magnifier(spec: ConditionSpec, generator, batch_size: int, device, s
     """FlowMag inference per clip: each frame i as the pair (frame 0, frame i), and the apex key
     frame as the pair (onset, apex). With `spec.tta`, a copy of the generator is first adapted to
     the clip (`adapt_to_clip`), which needs the flow supervisor."""
-    from mexflow.magnify.generator import magnify_clip
+    from mexflow.magnify.generator import as_rgb, magnify_clip
     from mexflow.magnify.train import TrainSpec, adapt_to_clip
 
     log = log or logging.getLogger(__name__)
@@ -68,8 +68,7 @@ def learned_magnifier(spec: ConditionSpec, generator, batch_size: int, device, s
     def run(clip_id: str, frames: np.ndarray, key_frames: np.ndarray):
         g = generator
         if tta is not None:
-            rgb = frames if frames.ndim == 4 else np.repeat(frames[..., None], 3, axis=-1)
-            g = adapt_to_clip(generator, rgb, tta, supervisor, device)
+            g = adapt_to_clip(generator, as_rgb(frames), tta, supervisor, device)
         out = magnify_clip(g, frames, spec.alpha, batch_size=batch_size, device=device)
         keys = magnify_clip(g, key_frames, spec.alpha, batch_size=batch_size, device=device)
         return out, keys

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mexflow.magnify.generator import as_rgb
 from mexflow.shards import iter_clips
 
 # Face-part masks that carry the face-aware weight (all of the geometry masks except "face").
@@ -53,7 +54,7 @@ def load_training_clips(clip_shards: list[tuple[Path, pd.DataFrame]],
                 continue
             f = a["frames"]
             ids.append(cid)
-            clips.append(f if f.ndim == 4 else np.repeat(f[..., None], 3, axis=-1))
+            clips.append(as_rgb(f))
             if geometry_shards is not None:
                 masks.append(masks_by_clip[cid])
     return ids, clips, (masks if geometry_shards is not None else None)

@@ -7,6 +7,7 @@ import numpy as np
 
 from mexflow.features.flow import farneback, to_gray
 from mexflow.io import atomic_path
+from mexflow.magnify.generator import as_rgb
 
 
 def peak_motion_frame(frames: np.ndarray) -> int:
@@ -26,7 +27,7 @@ def comparison_panels(clips: dict[str, np.ndarray], frame: int) -> tuple[list[np
     for name, c in clips.items():
         if c.shape != next(iter(clips.values())).shape:
             raise ValueError(f"clip {name!r} has shape {c.shape}; all clips must share one shape")
-        img = c[frame] if c.ndim == 4 else np.repeat(c[frame][..., None], 3, axis=-1)
+        img = as_rgb(c[frame:frame + 1])[0]
         g = to_gray(c[[0, frame]])
         images.append(img)
         mags.append(np.hypot(*farneback(g[0], g[1]).transpose(2, 0, 1)).astype(np.float32))

@@ -340,14 +340,20 @@ def select_device(prefer: str = "auto") -> torch.device:
     raise ValueError(f"unknown device preference {prefer!r} (auto, cpu or cuda)")
 
 
+def as_rgb(frames: np.ndarray) -> np.ndarray:
+    """Frames (..., H, W, 3) returned as they are; gray frames (T, H, W) replicated to
+    (T, H, W, 3). Any dtype."""
+    frames = np.asarray(frames)
+    return np.repeat(frames[..., None], 3, axis=-1) if frames.ndim == 3 else frames
+
+
 def to_tensor(frames: np.ndarray) -> Tensor:
     """(T, H, W, 3) uint8 RGB or (T, H, W) uint8 gray -> (T, 3, H, W) float32 in [0, 1] (CPU);
     gray is replicated to three channels."""
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
         raise TypeError(f"frames must be uint8, got {frames.dtype}")
-    if frames.ndim == 3:
-        frames = np.repeat(frames[..., None], 3, axis=-1)
+    frames = as_rgb(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be (T, H, W, 3) or (T, H, W); got {frames.shape}")
     t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)

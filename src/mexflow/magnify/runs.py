@@ -17,6 +17,7 @@ from mexflow.magnify.supervisors import make_supervisor
 from mexflow.magnify.train import TrainSpec, finetune_me, pretrain_generic
 
 DEFAULT_ARCHITECTURE = {"width": 64, "depth": 5, "output": "frame"}
+DEFAULT_SUPERVISOR = {"kind": "lk"}
 
 
 def _environment(device) -> dict:
@@ -29,11 +30,12 @@ def pretrain(spec: dict, common: dict, seed: int, device, log: logging.Logger) -
     arch = {**DEFAULT_ARCHITECTURE, **common.get("architecture", {})}
     train = TrainSpec.from_dict(spec, seed=seed)
     rule = PairFilter(**spec.get("pair_filter", {}))
+    sup = common.get("supervisor", DEFAULT_SUPERVISOR)
     t0 = time.perf_counter()
-    generator, meta = pretrain_generic(arch, train, make_supervisor(common.get("supervisor", {"kind": "lk"})),
+    generator, meta = pretrain_generic(arch, train, make_supervisor(sup),
                                        pairs=int(spec.get("pairs", 512)), pair_filter=rule,
                                        device=device, log=log)
-    meta.update(architecture=arch, supervisor=common.get("supervisor", {"kind": "lk"}),
+    meta.update(architecture=arch, supervisor=sup,
                 train_seconds=time.perf_counter() - t0, **_environment(device))
     return generator, meta
 
@@ -55,12 +57,13 @@ def finetune(spec: dict, common: dict, init: Path, index: pd.DataFrame,
     generator = load_generator(init, device=device)  # output mode from its metadata; "frame" for FlowMag
     log.info("fine-tuning %s on %d clips (alpha %s, loss %s, encoder frozen: %s)", init, len(clips),
              train.alpha_range, train.loss, train.freeze_encoder)
+    sup = common.get("supervisor", DEFAULT_SUPERVISOR)
     t0 = time.perf_counter()
-    generator, meta = finetune_me(generator, train, make_supervisor(common.get("supervisor", {"kind": "lk"})),
+    generator, meta = finetune_me(generator, train, make_supervisor(sup),
                                   clips, masks, device=device, log=log)
     subjects = sorted(index.loc[index["clip_id"].isin(ids), "subject"].astype(str).unique())
     meta.update(init=str(init), init_meta=_safe_meta(init), subjects=subjects,
-                supervisor=common.get("supervisor", {"kind": "lk"}),
+                supervisor=sup,
                 train_seconds=time.perf_counter() - t0, **_environment(device))
     return generator, meta
 
