@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mexflow-installed
 CORES  ?= all
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint bench report clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# One HTML file gathering the tables and figures of the last run (open it in a browser).
+report: $(STAMP)
+	$(BIN)/snakemake --report results/report.html
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -3,6 +3,9 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from mexflow.features.registry import data_layout
+from mexflow.models.registry import model_input, validate_model
+
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 DATASETS = config["datasets"]
@@ -173,16 +176,55 @@ def protocols_for(dataset):
     )
 
 
+def _block_names(block, key, universe, where):
+    value = block.get(key, "all")
+    names = list(universe) if value == "all" else list(value)
+    unknown = [n for n in names if n not in universe]
+    if unknown:
+        raise ValueError(f"{where}.{key} names {unknown}, not in {key} ({sorted(universe)})")
+    return names
+
+
+def _matrix():
+    """Cells (condition, feature_set, model, protocol) of the experiment matrix: the union of the
+    products of every `experiments:` block, or without that key every combination in which the
+    model can read the feature set (deep models need a bank with dense data)."""
+    blocks = config.get("experiments") or {"all": {"compatible_only": True}}
+    cells = []
+    for name, block in blocks.items():
+        where = f"experiments.{name}"
+        product = [
+            (c, f, m, p)
+            for c in _block_names(block, "conditions", CONDITIONS, where)
+            for f in _block_names(block, "feature_sets", FEATURES, where)
+            for m in _block_names(block, "models", MODELS, where)
+            for p in _block_names(block, "protocols", PROTOCOLS, where)
+        ]
+        for c, f, m, p in product:
+            readable = model_input(MODELS[m]) == "vector" or data_layout(FEATURES[f]) is not None
+            if not readable and not block.get("compatible_only"):
+                raise ValueError(
+                    f"{where}: model {m!r} (kind {MODELS[m]['kind']}) needs a feature set with dense "
+                    f"data; {f!r} (kind {FEATURES[f]['kind']}) has only vectors"
+                )
+            if readable and (c, f, m, p) not in cells:
+                cells.append((c, f, m, p))
+    return cells
+
+
+for _name, _spec in MODELS.items():
+    validate_model(_name, _spec)
+MATRIX = _matrix()
+
+
 def evaluation_summaries(wildcards):
-    return expand(
-        "{res}/{dataset}/eval/{condition}/{feature_set}/{model}/{protocol}/summary.json",
-        res=RES,
-        dataset=wildcards.dataset,
-        condition=CONDITIONS,
-        feature_set=sorted(FEATURES),
-        model=sorted(MODELS),
-        protocol=protocols_for(wildcards.dataset),
-    )
+    """Every evaluation of the matrix for this dataset (leave-one-corpus-out: composites only)."""
+    protocols = set(protocols_for(wildcards.dataset))
+    return [
+        f"{RES}/{wildcards.dataset}/eval/{c}/{f}/{m}/{p}/summary.json"
+        for c, f, m, p in MATRIX
+        if p in protocols
+    ]
 
 
 def magnifier_checkpoint(dataset, name):
@@ -279,10 +321,10 @@ def all_reports():
         "{res}/{dataset}/reports/{name}",
         res=RES,
         dataset=RUN_DATASETS,
-        name=["metrics.parquet", "metrics.md"],
+        name=["metrics.parquet", "metrics.md", "metrics.html", "recognition.png", "confusion.png"],
     )
     singles = [ds for ds in RUN_DATASETS if not is_composite(ds)]
     names = ["face_regions.png"]
     if MAG_CONDITIONS:
-        names += ["motion.parquet", "motion.md", "magnification.png"]
+        names += ["motion.parquet", "motion.md", "motion.html", "magnification.png"]
     return reports + [f"{RES}/{ds}/reports/{n}" for ds in singles for n in names]

@@ -15,7 +15,9 @@ rule evaluate:
         target=lambda wc: target_of(wc.dataset),
         seed=config["seed"],
         reserved=finetune_reservation,
-    threads: 1
+    threads: lambda wc: int(MODELS[wc.model].get("threads", 1))
+    resources:
+        gpu=lambda wc: int(MODELS[wc.model].get("gpus", 0)),
     log:
         f"{RES}/{{dataset}}/logs/eval/{{condition}}_{{feature_set}}_{{model}}_{{protocol}}.log",
     benchmark:

@@ -28,7 +28,13 @@ rule face_region_figure:
         geometry=f"{RES}/{{dataset}}/geometry/shard0.npz",
         geometry_manifest=f"{RES}/{{dataset}}/geometry/shard0.parquet",
     output:
-        f"{RES}/{{dataset}}/reports/face_regions.png",
+        report(
+            f"{RES}/{{dataset}}/reports/face_regions.png",
+            caption="../report/face_regions.rst",
+            category="Data",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "landmarks and region masks"},
+        ),
     log:
         f"{RES}/{{dataset}}/logs/face_region_figure.log",
     conda:

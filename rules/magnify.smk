@@ -97,6 +97,13 @@ rule motion_report:
     output:
         table=f"{RES}/{{dataset}}/reports/motion.parquet",
         summary=f"{RES}/{{dataset}}/reports/motion.md",
+        html=report(
+            f"{RES}/{{dataset}}/reports/motion.html",
+            caption="../report/motion.rst",
+            category="Magnification",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "motion fidelity"},
+        ),
     log:
         f"{RES}/{{dataset}}/logs/motion_report.log",
     conda:
@@ -110,7 +117,13 @@ rule magnification_figure:
         clips=lambda wc: [f"{RES}/{wc.dataset}/clips/{c}/shard0.npz" for c in CONDITIONS],
         manifests=lambda wc: [f"{RES}/{wc.dataset}/clips/{c}/shard0.parquet" for c in CONDITIONS],
     output:
-        f"{RES}/{{dataset}}/reports/magnification.png",
+        report(
+            f"{RES}/{{dataset}}/reports/magnification.png",
+            caption="../report/magnification.rst",
+            category="Magnification",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "one clip under every condition"},
+        ),
     params:
         conditions=CONDITIONS,
         alphas=lambda wc: {c: MAG_CONDITIONS[c]["alpha"] for c in MAG_CONDITIONS},

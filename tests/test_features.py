@@ -17,7 +17,7 @@ from mexflow.features.flowmap import flow_map, flow_to_hsv, onset_apex_flow_map,
 from mexflow.features.lbp import lbp_image, lbp_mapping, lbp_top
 from mexflow.features.lbp_frames import lbp_images, lbp_images_vector
 from mexflow.features.pooling import block_means, grid_edges
-from mexflow.features.registry import compute_features, feature_kinds, output_shapes
+from mexflow.features.registry import compute_features, data_layout, feature_kinds, output_shapes
 from mexflow.features.strain import optical_strain, optical_strain_benchmark_swapped, strain_field
 from mexflow.synthetic.ground_truth import displacement_in_crop
 
@@ -386,6 +386,9 @@ SPECS = [
     {"kind": "fft3d", "block": 8, "vector_grid": [2, 2]},
     {"kind": "flowmap28"},
     {"kind": "flowmap28", "size": 14, "flow": {"winsize": 9}},
+    {"kind": "frames", "size": 16, "vector_grid": [2, 2]},
+    {"kind": "frames", "size": 8, "color": "rgb"},
+    {"kind": "apex_flow", "size": 16, "vector_grid": [2, 2]},
 ]
 
 
@@ -408,7 +411,13 @@ def test_registry_shapes_for_every_kind(clip_arrays, spec):
 
 
 def test_feature_kinds_and_readme_shapes():
-    assert set(feature_kinds()) == {"flow_strain", "lbptop", "lbp_images", "fft3d", "flowmap28"}
+    assert set(feature_kinds()) == {"flow_strain", "lbptop", "lbp_images", "fft3d", "flowmap28",
+                                    "frames", "apex_flow"}
+    assert output_shapes({"kind": "frames"}, 8, 224)["data"] == ((8, 64, 64, 1), "uint8")
+    assert output_shapes({"kind": "apex_flow"}, 8, 224)["data"] == ((64, 64, 5), "float16")
+    assert [data_layout({"kind": k}) for k in ("flow_strain", "lbptop", "lbp_images", "fft3d",
+                                                "flowmap28", "frames", "apex_flow")] == [
+        "TSSC", None, "TSS", "TSS", "SSC", "TSSC", "SSC"]
     assert output_shapes({"kind": "flow_strain"}, 8, 224) == {
         "data": ((7, 224, 224, 3), "float16"), "vector": ((7 * 36 * 3,), "float32")}
     assert output_shapes({"kind": "lbptop", "grid": [8, 8]}, 10, 224) == {"vector": ((11_328,), "float32")}
@@ -433,6 +442,21 @@ def test_registry_values_follow_the_library(clip_arrays):
     np.testing.assert_allclose(out["vector"], out["data"].ravel() / 255.0, rtol=1e-6)
     out = compute_features({"frames": frames}, {"kind": "lbp_images"})
     assert np.array_equal(out["data"], lbp_images(gray))
+    # frames: area resize 32 -> 16 is the mean of 2x2 blocks; the vector is the change from frame 0
+    out = compute_features({"frames": frames}, {"kind": "frames", "size": 16, "vector_grid": [1, 1]})
+    means = gray.reshape(6, 16, 2, 16, 2).mean(axis=(2, 4))
+    assert np.abs(out["data"][..., 0].astype(float) - means).max() <= 0.5 + 1e-9
+    expected = (out["data"][1:, ..., 0].astype(float) - out["data"][0, ..., 0]).mean(axis=(1, 2)) / 255
+    np.testing.assert_allclose(out["vector"], expected, atol=1e-6)
+    # apex_flow: apex RGB in [0, 1] and the onset->apex flow scaled to the resized image
+    out = compute_features({"key_frames": key}, {"kind": "apex_flow", "size": 16, "vector_grid": [1, 1]})
+    np.testing.assert_allclose(out["data"][..., 0], key[1, ..., 0].reshape(16, 2, 16, 2).mean(axis=(1, 3)) / 255,
+                               atol=2e-3)
+    full = compute_flow(gray[0], gray[4], "farneback", {"preset": "samm28"})
+    np.testing.assert_allclose(out["vector"], full.reshape(-1, 2).mean(axis=0) * 0.5, rtol=0.02, atol=1e-3)
+    # the synthetic shift is (0.3, 0.1) px per frame: 4 frames -> (1.2, 0.4) px, halved by the resize
+    np.testing.assert_allclose(np.median(out["data"][4:12, 4:12, 3:].astype(float).reshape(-1, 2), axis=0),
+                               [0.6, 0.2], atol=0.1)
     assert key.shape == (2, 32, 32, 3)
 
 
@@ -446,6 +470,11 @@ def test_registry_constant_frames(spec):
     kind = spec["kind"]
     if kind in ("flow_strain", "fft3d", "flowmap28"):
         assert np.all(out["data"] == 0) and np.all(out["vector"] == 0)
+    elif kind == "frames":  # the frames themselves, unchanged: no change from the first
+        assert np.all(out["data"] == 120) and np.all(out["vector"] == 0)
+    elif kind == "apex_flow":  # the apex frame (160 / 255) and zero flow
+        assert np.allclose(out["data"][..., :3], 160 / 255, atol=1e-3)
+        assert np.all(out["data"][..., 3:] == 0) and np.all(out["vector"] == 0)
     elif kind == "lbp_images":
         all_ones = {"u2": 57, "none": 2**spec["P"] - 1}[spec["mapping"]]
         assert np.all(out["data"] == all_ones)

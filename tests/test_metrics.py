@@ -1,4 +1,4 @@
-"""Pooled metrics: hand-computed values, sklearn agreement, pooled vs per-fold averaging."""
+"""Pooled metrics: hand-computed values, sklearn agreement, pooled vs per-fold averaging, AU F1."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, recall_score
 
-from mexflow.evaluation.metrics import confusion, pooled_metrics, subject_bootstrap_ci
+from mexflow.evaluation.metrics import au_macro_f1, confusion, pooled_metrics, subject_bootstrap_ci
 
 LABELS = ["negative", "positive", "surprise", "others"]
 
@@ -124,3 +124,56 @@ def test_subject_bootstrap_degenerate_and_bad_args():
         subject_bootstrap_ci(y, y, ["s1"] * 4, ["a", "b"], "f2")
     with pytest.raises(ValueError):
         subject_bootstrap_ci(y, y, ["s1"] * 3, ["a", "b"], "uf1")
+
+
+def test_au_macro_f1_hand_example():
+    names = ["AU1", "AU4", "AU12", "AU14"]
+    au_true = [[1, 1, 0, 0],
+               [0, 1, 0, 0],
+               [1, 0, 0, 0],
+               [0, 1, 1, 0]]
+    au_pred = [[1, 0, 0, 0],
+               [0, 1, 1, 0],
+               [1, 0, 0, 0],
+               [0, 1, 0, 0]]
+    r = au_macro_f1(np.array(au_true), np.array(au_pred, dtype=bool), names)
+    # AU1: TP=2 FP=0 FN=0 -> 1; AU4: TP=2 FP=0 FN=1 -> 4/5; AU12: TP=0 FP=1 FN=1 -> 0;
+    # AU14: never present nor predicted -> undefined, left out of the mean
+    assert r["per_au"] == {
+        "AU1": {"f1": 1.0, "support": 2, "predicted": 2},
+        "AU4": {"f1": pytest.approx(0.8), "support": 3, "predicted": 2},
+        "AU12": {"f1": 0.0, "support": 1, "predicted": 1},
+        "AU14": {"f1": None, "support": 0, "predicted": 0},
+    }
+    assert list(r["per_au"]) == names
+    assert r["au_macro_f1"] == pytest.approx((1 + 0.8 + 0) / 3)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_au_macro_f1_agrees_with_sklearn_per_column(seed):
+    rng = np.random.default_rng(seed)
+    au_true = (rng.random((60, 6)) < 0.3).astype(np.uint8)
+    au_pred = np.where(rng.random((60, 6)) < 0.7, au_true, 1 - au_true).astype(np.int64)
+    au_true[:, 5] = 0
+    au_pred[:, 5] = 0  # one undefined AU
+    names = [f"AU{i}" for i in range(6)]
+    r = au_macro_f1(au_true, au_pred, names)
+    ref = [f1_score(au_true[:, j], au_pred[:, j], zero_division=0.0) for j in range(5)]
+    for j in range(5):
+        assert r["per_au"][names[j]]["f1"] == pytest.approx(ref[j])
+        assert r["per_au"][names[j]]["support"] == int(au_true[:, j].sum())
+    assert r["per_au"]["AU5"]["f1"] is None
+    assert r["au_macro_f1"] == pytest.approx(np.mean(ref))
+
+
+def test_au_macro_f1_none_defined_and_bad_input():
+    r = au_macro_f1(np.zeros((3, 2)), np.zeros((3, 2)), ["a", "b"])
+    assert np.isnan(r["au_macro_f1"]) and r["per_au"]["a"]["f1"] is None
+    with pytest.raises(ValueError, match="0/1"):
+        au_macro_f1([[0.5, 1]], [[0, 1]], ["a", "b"])
+    with pytest.raises(ValueError, match="shapes"):
+        au_macro_f1(np.zeros((3, 2)), np.zeros((2, 2)), ["a", "b"])
+    with pytest.raises(ValueError, match="names"):
+        au_macro_f1(np.zeros((3, 2)), np.zeros((3, 2)), ["a"])
+    with pytest.raises(ValueError, match="2-D"):
+        au_macro_f1(np.zeros(3), np.zeros(3), ["a"])

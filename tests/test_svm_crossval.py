@@ -1,4 +1,4 @@
-"""Linear-SVM recogniser under subject-independent cross-validation."""
+"""SVM recognisers (linear, RBF) and the cross-validation driver (leakage, coverage, aux)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from sklearn.model_selection import GroupKFold
 import mexflow.models.svm as svm_mod
 from mexflow.evaluation.crossval import cross_validate
 from mexflow.evaluation.metrics import pooled_metrics
-from mexflow.evaluation.protocols import Fold, LeakageError, logo, loso
-from mexflow.models.svm import fit_predict_linear_svm
+from mexflow.evaluation.protocols import Fold, LeakageError, holdout, logo, loo, loso
+from mexflow.models.svm import fit_predict_linear_svm, fit_predict_svm
 
 LABELS = ["negative", "positive", "surprise"]
+RBF_SEARCH = partial(fit_predict_svm, C_grid=(0.1, 1.0, 10.0), gamma_grid=("scale", 0.05))
+FIT_FNS = pytest.mark.parametrize("fit_fn", [fit_predict_linear_svm, RBF_SEARCH], ids=["linear", "rbf"])
 
 
 def synthetic(n_subjects=8, per_class=4, d=10, seed=0):
@@ -60,7 +62,8 @@ def test_cross_validate_table_layout():
         assert set(table.loc[f.test, "fold"]) == {f.name}
 
 
-def test_inner_model_selection_never_sees_test_subjects(monkeypatch):
+@FIT_FNS
+def test_inner_model_selection_never_sees_test_subjects(monkeypatch, fit_fn):
     """Spy on GridSearchCV.fit and on the scorer: only training subjects' rows reach them."""
     X, y, subj, clips = synthetic(n_subjects=6, per_class=3)
     fits: list[tuple[np.ndarray, np.ndarray]] = []
@@ -84,7 +87,7 @@ def test_inner_model_selection_never_sees_test_subjects(monkeypatch):
     def recording_fit_predict(X_tr, y_tr, g_tr, X_te):
         seen_groups.append(set(g_tr))
         start = len(scored_rows)
-        y_pred, info = fit_predict_linear_svm(X_tr, y_tr, g_tr, X_te)
+        y_pred, info = fit_fn(X_tr, y_tr, g_tr, X_te)
         fold_scored.append(scored_rows[start:])
         return y_pred, info
 
@@ -135,9 +138,10 @@ def test_cross_validate_requires_exact_test_coverage():
     assert list(table.columns) == ["clip_id", "subject", "fold", "y_true", "y_pred"]
 
 
-def test_svm_deterministic_given_seed():
+@FIT_FNS
+def test_svm_deterministic_given_seed(fit_fn):
     X, y, subj, clips = synthetic(n_subjects=5, per_class=3, seed=4)
-    fp = partial(fit_predict_linear_svm, seed=11)
+    fp = partial(fit_fn, seed=11)
     a = cross_validate(X, y, subj, clips, loso(subj), fp)
     b = cross_validate(X, y, subj, clips, loso(subj), fp)
     pd.testing.assert_frame_equal(a, b)
@@ -155,3 +159,201 @@ def test_svm_small_training_sets_and_single_C():
         fit_predict_linear_svm(X[one], y[one], subj[one], X[~one])
     y_pred, info = fit_predict_linear_svm(X[one], y[one], subj[one], X[~one], C_grid=(0.5,))
     assert info == {"C": 0.5, "inner_folds": 0} and set(y_pred) <= set(LABELS)
+
+
+# --- RBF SVM ----------------------------------------------------------------------------------------
+
+RING_LABELS = ["inner", "middle", "outer"]
+
+
+def rings(n_subjects=6, per_class=6, seed=0):
+    """Concentric classes (radius 1 / 2.5 / 4 in the first two features, plus a noise feature).
+
+    No hyperplane separates them; an RBF kernel does. Returns X (n, 3), y, subjects, clip_ids.
+    """
+    rng = np.random.default_rng(seed)
+    X, y, subj, clips = [], [], [], []
+    for s in range(n_subjects):
+        for lab, r in zip(RING_LABELS, (1.0, 2.5, 4.0)):
+            for k in range(per_class):
+                a = rng.uniform(0, 2 * np.pi)
+                rr = r + 0.25 * rng.standard_normal()
+                X.append([rr * np.cos(a), rr * np.sin(a), rng.standard_normal()])
+                y.append(lab)
+                subj.append(f"sub{s:02d}")
+                clips.append(f"sub{s:02d}/{lab}_{k}")
+    return np.asarray(X), np.array(y), np.array(subj), np.array(clips)
+
+
+def test_rbf_svm_loso_far_above_chance():
+    X, y, subj, clips = synthetic()
+    table = cross_validate(X, y, subj, clips, loso(subj), fit_predict_svm)
+    m = pooled_metrics(table["y_true"], table["y_pred"], LABELS)
+    assert m["uf1"] > 0.8 and m["uar"] > 0.8
+    assert set(table["C"]) <= {0.1, 1.0, 10.0}
+    assert set(table["gamma"]) == {"scale"} and set(table["inner_folds"]) == {3}
+
+
+def test_rbf_beats_linear_on_concentric_classes():
+    X, y, subj, clips = rings()
+    folds = logo(subj, 3, seed=0)
+    uf1 = {}
+    for name, fn in (("linear", fit_predict_linear_svm), ("rbf", fit_predict_svm)):
+        table = cross_validate(X, y, subj, clips, folds, fn)
+        uf1[name] = pooled_metrics(table["y_true"], table["y_pred"], RING_LABELS)["uf1"]
+    # measured: linear 0.34 (chance 1/3), rbf 0.96
+    assert uf1["rbf"] > 0.85 and uf1["linear"] < 0.55, uf1
+
+
+def test_rbf_svm_info_grids_and_errors():
+    X, y, subj, _ = synthetic(n_subjects=4, per_class=3)
+    train = subj != "sub03"
+    y_pred, info = fit_predict_svm(X[train], y[train], subj[train], X[~train],
+                                   C_grid=(1.0, 10.0), gamma_grid=(0.01, "scale"))
+    assert y_pred.shape == (int((~train).sum()),) and set(y_pred) <= set(LABELS)
+    assert set(info) == {"C", "gamma", "inner_folds"} and info["inner_folds"] == 3
+    assert info["C"] in (1.0, 10.0) and info["gamma"] in ("0.01", "scale")
+    # a single grid point: no search, even with one training subject
+    one = subj == "sub00"
+    _, info = fit_predict_svm(X[one], y[one], subj[one], X[~one], C_grid=(2,), gamma_grid=(0.5,))
+    assert info == {"C": 2.0, "gamma": "0.5", "inner_folds": 0}  # text: one column type per table
+    with pytest.raises(ValueError, match="training subject"):
+        fit_predict_svm(X[one], y[one], subj[one], X[~one])
+    with pytest.raises(ValueError):  # volumes are for the CNNs, not the SVM
+        fit_predict_svm(X[train].reshape(-1, 1, X.shape[1]), y[train], subj[train], X[~train])
+    with pytest.raises(ValueError):
+        fit_predict_svm(X[train], y[train], subj[train], X[~train], gamma_grid=())
+
+
+# --- cross_validate: contrast folds, coverage, volumes, aux -----------------------------------------
+
+def _majority(X_tr, y_tr, g_tr, X_te, **kwargs):
+    values, counts = np.unique(y_tr, return_counts=True)
+    return np.full(len(X_te), values[np.argmax(counts)]), {}
+
+
+def test_loo_contrast_refused_unless_declared():
+    X, y, subj, clips = synthetic(n_subjects=3, per_class=2)
+    folds = loo(subj)
+    calls = []
+
+    def fp(*args):
+        calls.append(1)
+        return _majority(*args)
+
+    with pytest.raises(LeakageError, match=r"'loo:0'.*allow_subject_overlap=True"):
+        cross_validate(X, y, subj, clips, folds, fp)
+    assert calls == [], "refused before any fitting"
+    table = cross_validate(X, y, subj, clips, folds, fp, allow_subject_overlap=True)
+    assert len(calls) == len(y) == len(table)
+    assert list(table["fold"]) == [f"loo:{i}" for i in range(len(y))]
+
+
+def test_leaky_splits_refused_even_with_allow_subject_overlap():
+    """A deliberately leaky split is refused by the disjointness check whatever the caller says."""
+    X, y, subj, clips = synthetic(n_subjects=3, per_class=1)
+    idx = np.arange(len(y))
+    # claims to be subject-independent, but sub00 is on both sides
+    claims = [Fold("claims-independent", train=idx[1:], test=idx[:1])]
+    with pytest.raises(LeakageError, match="claims-independent.*sub00"):
+        cross_validate(X, y, subj, clips, claims, _majority, allow_subject_overlap=True,
+                       full_coverage=False)
+    # a declared contrast fold that shares a sample
+    shared = [Fold("contrast", train=idx, test=idx[:1], subject_independent=False)]
+    with pytest.raises(LeakageError, match="contrast.*sample"):
+        cross_validate(X, y, subj, clips, shared, _majority, allow_subject_overlap=True,
+                       full_coverage=False)
+
+
+def test_full_coverage_false_for_holdout():
+    X, y, subj, clips = synthetic(n_subjects=8, per_class=2)
+    folds = holdout(subj, y, seed=0)
+    with pytest.raises(ValueError, match="never tested"):
+        cross_validate(X, y, subj, clips, folds, fit_predict_linear_svm)
+    table = cross_validate(X, y, subj, clips, folds, fit_predict_linear_svm, full_coverage=False)
+    test = folds[0].test
+    assert list(table.index) == test.tolist()  # only tested samples, in sample order
+    assert list(table["clip_id"]) == list(clips[test])
+    assert set(table["fold"]) == {folds[0].name} and table["y_pred"].notna().all()
+    m = pooled_metrics(table["y_true"], table["y_pred"], LABELS)
+    assert m["uf1"] > 0.8
+    # a sample tested twice is still refused
+    with pytest.raises(ValueError, match="more than one"):
+        cross_validate(X, y, subj, clips, folds + folds, _majority, full_coverage=False)
+
+
+def test_cross_validate_volumes():
+    n_subjects, per = 4, 3
+    rng = np.random.default_rng(0)
+    subj = np.repeat([f"s{i}" for i in range(n_subjects)], per)
+    n = subj.size
+    X = rng.standard_normal((n, 2, 3, 4, 5)).astype(np.float32)  # (n, C, T, H, W)
+    y = np.array(["a", "b", "a"] * n_subjects)
+    clips = np.array([f"c{i}" for i in range(n)])
+    folds = loso(subj)
+    seen = []
+
+    def fp(X_tr, y_tr, g_tr, X_te):
+        seen.append((X_tr, X_te))
+        return np.full(len(X_te), "a"), {"frames": X_te.shape[2]}
+
+    table = cross_validate(X, y, subj, clips, folds, fp)
+    assert len(table) == n and set(table["frames"]) == {3}
+    for f, (X_tr, X_te) in zip(folds, seen):
+        assert X_tr.shape == (f.train.size, 2, 3, 4, 5) and X_tr.dtype == np.float32
+        assert np.array_equal(X_tr, X[f.train]) and np.array_equal(X_te, X[f.test])
+    with pytest.raises(ValueError):
+        cross_validate(X[:, 0, 0, 0, 0], y, subj, clips, folds, fp)  # 1-D X
+
+
+def test_cross_validate_aux_passthrough():
+    X, y, subj, clips = synthetic(n_subjects=4, per_class=2)
+    n = len(y)
+    X = np.column_stack([np.arange(n, dtype=float), X])  # column 0 = sample index
+    aux = (np.random.default_rng(1).random((n, 4)) < 0.4).astype(np.uint8)
+    folds = logo(subj, 2, seed=0)
+    seen = {}
+
+    def fp(X_tr, y_tr, g_tr, X_te, *, aux_train):
+        train_idx = X_tr[:, 0].astype(int)
+        seen[tuple(train_idx)] = aux_train
+        test_idx = X_te[:, 0].astype(int)
+        info = {"C": 1.0}
+        if 0 in test_idx:  # only the fold that tests sample 0 returns AU predictions
+            info["aux_pred"] = 1 - aux[test_idx]
+        return np.full(len(X_te), y_tr[0]), info
+
+    table = cross_validate(X, y, subj, clips, folds, fp, aux=aux)
+    assert list(table.columns) == ["clip_id", "subject", "fold", "y_true", "y_pred", "aux_pred", "C"]
+    for f in folds:
+        assert np.array_equal(seen[tuple(f.train)], aux[f.train])  # exactly the training rows
+    with_aux = next(f for f in folds if 0 in f.test)
+    for i in range(n):
+        row = table.loc[i, "aux_pred"]
+        if i in with_aux.test:
+            assert row.dtype == np.uint8 and row.shape == (4,)
+            assert np.array_equal(row, 1 - aux[i])
+        else:
+            assert row is None
+    # without aux, fit_predict is called without aux_train (the plain signature works)
+    plain = cross_validate(X, y, subj, clips, folds, _majority)
+    assert "aux_pred" not in plain.columns
+
+
+def test_cross_validate_aux_pred_checked():
+    X, y, subj, clips = synthetic(n_subjects=2, per_class=1)
+    aux = np.zeros((len(y), 3), dtype=np.uint8)
+    folds = loso(subj)
+
+    def wrong_shape(X_tr, y_tr, g_tr, X_te, aux_train):
+        return np.full(len(X_te), y_tr[0]), {"aux_pred": np.zeros((len(X_te), 2))}
+
+    def not_binary(X_tr, y_tr, g_tr, X_te, aux_train):
+        return np.full(len(X_te), y_tr[0]), {"aux_pred": np.full((len(X_te), 3), 0.7)}
+
+    with pytest.raises(ValueError, match="aux_pred"):
+        cross_validate(X, y, subj, clips, folds, wrong_shape, aux=aux)
+    with pytest.raises(ValueError, match="0/1"):
+        cross_validate(X, y, subj, clips, folds, not_binary, aux=aux)
+    with pytest.raises(ValueError, match="aux"):
+        cross_validate(X, y, subj, clips, folds, wrong_shape, aux=aux[:-1])

@@ -60,8 +60,15 @@ def test_full_dag_produces_the_contracted_outputs(tiny_run):
     for col in ["condition", "feature_set", "model", "protocol", "accuracy", "uf1", "uar",
                 "n_clips", "n_subjects"]:
         assert col in metrics.columns
-    assert len(metrics) == 12  # 1 condition x 6 feature sets x 1 model x 2 protocols
-    assert set(metrics["protocol"]) == {"loso", "logo2"}
+    # the experiment matrix of tiny.yaml: 6 banks x linear SVM x (loso, logo2), RBF SVM x (loso,
+    # holdout), the 3D CNN on two banks, the two-stream model, and the leave-one-sample-out contrast
+    cells = set(zip(metrics["feature_set"], metrics["model"], metrics["protocol"]))
+    assert len(metrics) == len(cells) == 18
+    assert {("flow_strain", "rbf_svm", "holdout"), ("frames", "cnn3d", "loso"),
+            ("apex_flow", "two_stream", "loso"), ("lbptop", "linear_svm", "loo")} <= cells
+    assert set(metrics["protocol"]) == {"loso", "logo2", "holdout", "loo"}
+    assert metrics.loc[metrics["protocol"] == "loo", "subject_independent"].eq(False).all()
+    assert metrics.loc[metrics["protocol"] != "loo", "subject_independent"].all()
     assert metrics[["accuracy", "uf1", "uar"]].apply(lambda s: s.between(0, 1)).all().all()
     # 20 clips generated; the 'unknown_label' quirk is rejected with a trace, the '/' apex kept
     index = pd.read_parquet(res / "index.parquet")
@@ -70,6 +77,10 @@ def test_full_dag_produces_the_contracted_outputs(tiny_run):
     assert "unknown label 'bewilderment'" in rejected["reason"].iloc[0]
     assert (index["apex_source"] == "midpoint").sum() == 1
     assert (metrics["n_clips"] == 19).all() and (metrics["n_subjects"] == 4).all()
+    holdout = metrics[metrics["protocol"] == "holdout"].iloc[0]
+    assert holdout["n_test_subjects"] == 1 and holdout["n_tested"] < 19  # one subject-disjoint test set
+    assert (metrics.loc[metrics["protocol"] != "holdout", "n_tested"] == 19).all()
+    assert metrics.loc[metrics["model"] == "cnn3d", "au_macro_f1"].between(0, 1).all()
     # every stage cached as Parquet/NPZ
     for rel in ["aligned/shard0.npz", "aligned/shard1.parquet", "clips/original/shard0.npz",
                 "features/original/lbptop/manifest.parquet", "features/original/flow_strain/shard1.npz",
@@ -82,6 +93,12 @@ def test_full_dag_produces_the_contracted_outputs(tiny_run):
     summary = json.loads((res / "eval/original/flow_strain/linear_svm/loso/summary.json").read_text())
     assert summary["n_features"] == 5 * 4 * 4 * 3  # (T-1) pairs x 4x4 blocks x (u, v, strain)
     assert "| original | lbptop | linear_svm | loso |" in (res / "reports/metrics.md").read_text()
+    # the deep model learned the AUs too, and its epoch count was chosen on training subjects
+    deep = pd.read_parquet(res / "eval/original/flow_strain/cnn3d/loso/predictions.parquet")
+    assert {"au_true", "au_pred"} <= set(deep.columns) and len(deep) == 19
+    summary = json.loads((res / "eval/original/flow_strain/cnn3d/loso/summary.json").read_text())
+    assert {row["epochs"] for row in summary["selected_per_fold"].values()} <= {1, 2}
+    assert len(summary["selected_per_fold"]) == 4
 
 
 def test_every_feature_family_is_banked_with_its_documented_shapes(tiny_run):
@@ -137,7 +154,8 @@ def test_flow_recogniser_learns_the_synthetic_labels(tiny_run):
     (0.2 for 5 classes) clearly even on this 19-clip corpus (the run is seeded, so this is a
     fixed number, ~0.44 when written); the default corpus gives 0.68 (README)."""
     metrics = pd.read_parquet(tiny_run / "results/tiny/reports/metrics.parquet")
-    row = metrics[(metrics["feature_set"] == "flow_strain") & (metrics["protocol"] == "loso")].iloc[0]
+    row = metrics[(metrics["feature_set"] == "flow_strain") & (metrics["protocol"] == "loso")
+                  & (metrics["model"] == "linear_svm")].iloc[0]
     assert row["chance_uf1_uar"] == pytest.approx(0.2)
     assert row["uf1"] > 1.5 * row["chance_uf1_uar"] and row["uar"] > 1.5 * row["chance_uf1_uar"]
 
@@ -149,8 +167,9 @@ def test_nothing_to_do_after_a_complete_run(tiny_run):
 def test_changing_one_feature_set_reruns_only_that_bank_and_its_evaluations(tiny_run, tmp_path):
     cfg = edited_config(tmp_path, lambda c: c["features"]["lbptop"].update(grid=[2, 2]))
     jobs = planned_jobs(tiny_run, cfg)
-    # 2 shards of the lbptop bank, its merge, its 2 evaluations (loso, logo2), the report
-    assert jobs == {"feature_shard": 2, "merge_bank": 1, "evaluate": 2, "report": 1, "all": 1}
+    # 2 shards of the lbptop bank, its merge, its 3 evaluations (loso, logo2, loo), the reports
+    assert jobs == {"feature_shard": 2, "merge_bank": 1, "evaluate": 3, "report": 1,
+                    "report_figures": 1, "all": 1}
     res = snakemake(tiny_run, "-n", "--summary", config=cfg)
     pending = [line.split("\t")[0] for line in res.stdout.splitlines() if "update pending" in line
                or "params changed" in line]
@@ -159,7 +178,40 @@ def test_changing_one_feature_set_reruns_only_that_bank_and_its_evaluations(tiny
 
 def test_changing_a_model_reruns_only_evaluations(tiny_run, tmp_path):
     cfg = edited_config(tmp_path, lambda c: c["models"]["linear_svm"].update(C_grid=[0.1]))
-    assert planned_jobs(tiny_run, cfg) == {"evaluate": 12, "report": 1, "all": 1}
+    # the linear SVM's 12 cells and its leave-one-sample-out contrast; nothing of the other models
+    assert planned_jobs(tiny_run, cfg) == {"evaluate": 13, "report": 1, "report_figures": 1, "all": 1}
+
+
+def test_same_config_gives_identical_metrics(tiny_run):
+    """Determinism: rerunning every evaluation (seeded SVMs, deep models, bootstrap, holdout
+    search) reproduces the metrics table exactly."""
+    before = pd.read_parquet(tiny_run / "results/tiny/reports/metrics.parquet")
+    res = snakemake(tiny_run, "--cores", "2", "--forcerun", "evaluate")
+    assert res.returncode == 0, res.stderr[-3000:]
+    after = pd.read_parquet(tiny_run / "results/tiny/reports/metrics.parquet")
+    pd.testing.assert_frame_equal(before, after, check_exact=True)
+
+
+def test_html_report_gathers_tables_and_figures(tiny_run):
+    """`snakemake --report` builds one self-contained HTML file from the report() outputs."""
+    out = tiny_run / "report.html"
+    res = snakemake(tiny_run, "--report", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = out.read_text(errors="replace")
+    for name in ("metrics.html", "recognition.png", "confusion.png", "face_regions.png"):
+        assert name in text, name
+    assert out.stat().st_size > 100_000
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["experiments"]["deep"].update(feature_sets=["lbptop"]), "needs a feature set with dense data"),
+    (lambda c: c["experiments"]["deep"].update(models=["svm9"]), "not in models"),
+    (lambda c: c["models"]["cnn3d"].update(epoch=3), "models.cnn3d"),
+])
+def test_experiment_matrix_errors_name_the_entry(tmp_path, edit, message):
+    res = snakemake(tmp_path, "-n", config=edited_config(tmp_path, edit))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and message in out, out[-2000:]
 
 
 def test_invalid_config_is_refused_before_any_job(tmp_path):
@@ -326,3 +378,50 @@ def test_motion_table_covers_every_magnified_condition_and_clip(magnify_run):
     assert (evm["mmr"] > 1.5).mean() > 0.8
     assert (res / "reports" / "motion.md").read_text().startswith("# Motion fidelity")
     assert cv2.imread(str(res / "reports" / "magnification.png")) is not None
+
+
+def _data_files(root: Path) -> dict[str, Path]:
+    """Every Parquet, NPZ and JSON result under root/results (not logs or benchmark timings)."""
+    skip = {"logs", "benchmarks"}
+    return {str(p.relative_to(root)): p for p in (root / "results").rglob("*")
+            if p.suffix in (".parquet", ".npz", ".json") and not skip & set(p.relative_to(root).parts)}
+
+
+def _same_content(a: Path, b: Path) -> bool:
+    if a.suffix == ".parquet":
+        pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
+    elif a.suffix == ".npz":  # zip members carry timestamps: compare the arrays
+        with np.load(a, allow_pickle=False) as x, np.load(b, allow_pickle=False) as y:
+            assert sorted(x.files) == sorted(y.files), a
+            for k in x.files:
+                assert np.array_equal(x[k], y[k]), (a, k)
+    else:
+        assert json.loads(a.read_text()) == json.loads(b.read_text()), a
+    return True
+
+
+def test_a_killed_run_resumes_to_identical_outputs(tiny_run, tmp_path):
+    """Kill the whole run (SIGKILL to snakemake and its jobs, as a crashed node would) once the
+    clips are normalised, unlock, run again: the outputs equal the uninterrupted run's."""
+    import os
+    import signal
+    import time
+
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(TINY),
+           "--directory", str(tmp_path), "--cores", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    marker = tmp_path / "results/tiny/clips/original/shard0.npz"
+    deadline = time.monotonic() + 600
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "results/tiny/reports/metrics.parquet").exists()
+    assert snakemake(tmp_path, "--unlock").returncode == 0
+    res = snakemake(tmp_path, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    resumed, reference = _data_files(tmp_path), _data_files(tiny_run)
+    assert sorted(resumed) == sorted(reference)
+    assert all(_same_content(resumed[k], reference[k]) for k in sorted(reference))

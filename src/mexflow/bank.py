@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,8 @@ def merge_manifests(manifests: Sequence[pd.DataFrame], paths: Sequence[str], con
     return merged
 
 
-def load_bank(manifest_path, clip_ids: Sequence[str], name: str = "vector") -> tuple[np.ndarray, list[str]]:
+def load_bank(manifest_path, clip_ids: Sequence[str], name: str = "vector",
+              transform: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
     """Array `name` of every clip in `clip_ids`, stacked in that order, from a bank manifest.
 
     Typically `clip_ids` is the clip index's `clip_id` column, so row i of the result belongs to
@@ -42,6 +43,8 @@ def load_bank(manifest_path, clip_ids: Sequence[str], name: str = "vector") -> t
     array such as "data" (flow (F, H, W, 3) float16, LBP images, 3D FFT, 28x28 flow maps).
     Returns (stacked array (n_found, ...) in the bank's dtype, missing clip_ids); the rows follow
     `[c for c in clip_ids if c not in missing]`. Clips of one bank must share the array's shape.
+    transform: applied to each clip's array before it is stored (e.g. resizing a dense bank for
+    a deep model), so only the transformed stack is ever held in memory whole.
     """
     manifest_path = Path(manifest_path)
     manifest = pd.read_parquet(manifest_path)
@@ -57,7 +60,7 @@ def load_bank(manifest_path, clip_ids: Sequence[str], name: str = "vector") -> t
     for row, arr in iter_clips(manifest_path.parent, wanted, [name]):
         if name not in arr:
             raise KeyError(f"bank {manifest_path}: clip {row['clip_id']} has no array {name!r}")
-        a = arr[name]
+        a = arr[name] if transform is None else transform(arr[name])
         if out is None:
             out = np.empty((len(found), *a.shape), a.dtype)
         elif a.shape != out.shape[1:]:

@@ -19,6 +19,11 @@ Definitions (``L`` = ``labels``; counts from the pooled confusion matrix):
   support > 0.
 
 Undefined per-class values are reported as ``None`` (JSON-friendly).
+
+Auxiliary action-unit (AU) predictions are multi-label: :func:`au_macro_f1`
+scores each AU as its own binary problem on the pooled samples
+(``f1_a`` = 2TP / (2TP + FP + FN), undefined when the AU is neither present
+nor predicted) and averages over the AUs where it is defined.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["pooled_metrics", "confusion", "subject_bootstrap_ci", "METRICS"]
+__all__ = ["pooled_metrics", "confusion", "subject_bootstrap_ci", "au_macro_f1", "METRICS"]
 
 METRICS = ("accuracy", "uf1", "uar")
 
@@ -176,3 +181,53 @@ def subject_bootstrap_ci(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.nanpercentile(values, [100 * alpha, 100 * (1 - alpha)])
     return float(lo), float(hi)
+
+
+def au_macro_f1(au_true, au_pred, names: Sequence[str]) -> dict:
+    """Macro F1 over action units, each a binary problem on the pooled samples.
+
+    Parameters
+    ----------
+    au_true, au_pred : array-like, shape (n, A), values in {0, 1}
+        Pooled multi-hot AU annotations / predictions (bool or integer).
+    names : Sequence[str], length A
+        AU names (unique), e.g. ``["AU4", "AU12"]``; the reporting order.
+
+    Returns
+    -------
+    dict
+        ``{"au_macro_f1": float, "per_au": {name: {"f1": float|None,
+        "support": int, "predicted": int}}}`` where ``f1`` = 2TP/(2TP+FP+FN)
+        (None when the AU is neither present nor predicted), ``support`` = samples
+        with the AU, ``predicted`` = samples predicted with it, and
+        ``au_macro_f1`` = mean of the defined ``f1`` values (NaN if none is).
+    """
+    names = [str(v) for v in names]
+    arrays = []
+    for what, value in (("au_true", au_true), ("au_pred", au_pred)):
+        arr = np.asarray(value)
+        if arr.ndim != 2:
+            raise ValueError(f"{what} must be 2-D (n, A), got shape {arr.shape}")
+        if arr.size and not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"{what} must hold only 0/1 values")
+        arrays.append(arr.astype(bool))
+    t, p = arrays
+    if t.shape != p.shape:
+        raise ValueError(f"au_true and au_pred shapes differ: {t.shape} vs {p.shape}")
+    if t.shape[0] == 0:
+        raise ValueError("no samples")
+    if len(names) != t.shape[1] or len(set(names)) != len(names):
+        raise ValueError(f"names must be {t.shape[1]} unique AU names, got {names}")
+    tp = (t & p).sum(axis=0)
+    support = t.sum(axis=0)
+    predicted = p.sum(axis=0)
+    denom = support + predicted  # = 2TP + FP + FN
+    f1 = [2 * int(a) / int(d) if d > 0 else None for a, d in zip(tp, denom)]
+    defined = [v for v in f1 if v is not None]
+    return {
+        "au_macro_f1": float(np.mean(defined)) if defined else float("nan"),
+        "per_au": {
+            name: {"f1": f1[j], "support": int(support[j]), "predicted": int(predicted[j])}
+            for j, name in enumerate(names)
+        },
+    }

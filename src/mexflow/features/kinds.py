@@ -1,6 +1,10 @@
 """The feature kinds: how each reads its `features:` config entry, which input arrays it needs,
 how many frames, what it outputs (shapes, dtypes) and how it computes them.
 
+Every kind's `layout` says how its dense "data" array is laid out, for deep models
+(`mexflow.models.inputs`): "TSSC" (T, S, S, C), "TSS" (T, S, S), "SSC" (S, S, C), or None when
+the kind has no dense array.
+
 Inputs (validated by `registry.compute_features` before any kind runs):
 - "frames": (T, S, S, 3) uint8 RGB normalised clip (T sampled frames);
 - "key_frames": (2, S, S, 3) uint8 RGB aligned onset and apex frames at full temporal resolution.
@@ -11,10 +15,12 @@ import math
 import numbers
 from abc import ABC, abstractmethod
 
+import cv2
 import numpy as np
 
 from mexflow.features.fft3d import block_fft3d
-from mexflow.features.flow import FLOW_BACKENDS, FLOW_MODES, flow_params, flow_strain_sequence, to_gray
+from mexflow.features.flow import (FLOW_BACKENDS, FLOW_MODES, compute_flow, flow_params,
+                                  flow_strain_sequence, to_gray)
 from mexflow.features.flowmap import onset_apex_flow_map
 from mexflow.features.lbp import _check_radius, _parse_P, _parse_radii, lbp_mapping, lbp_top
 from mexflow.features.lbp_frames import code_dtype, lbp_images, lbp_images_vector
@@ -58,6 +64,7 @@ class Kind(ABC):
 
     name = ""
     defaults: dict = {}
+    layout: str | None = None
 
     def settings(self, spec: dict) -> dict:
         """spec (a `features:` entry) -> complete, validated settings. ValueError on unknown keys
@@ -93,6 +100,7 @@ class FlowStrain(Kind):
     """Optical flow (u, v) and strain per field; vector = block means per field and channel."""
 
     name = "flow_strain"
+    layout = "TSSC"
     defaults = dict(backend="farneback", preset=None, flow={}, mode="consecutive",
                     strain_variant="correct", vector_grid=(6, 6))
 
@@ -168,6 +176,7 @@ class LbpImages(Kind):
     """Framewise LBP label images; vector = per-block label histograms pooled over frames."""
 
     name = "lbp_images"
+    layout = "TSS"
     defaults = dict(P=8, R=1, mapping="u2", vector_grid=(5, 5))
 
     def parse(self, s):
@@ -191,6 +200,7 @@ class Fft3d(Kind):
     """Block 3D FFT (fft3d.block_fft3d); vector = block means per frame over vector_grid."""
 
     name = "fft3d"
+    layout = "TSS"
     defaults = dict(block=8, vector_grid=(6, 6))
 
     def parse(self, s):
@@ -216,6 +226,7 @@ class FlowMap28(Kind):
     """
 
     name = "flowmap28"
+    layout = "SSC"
     defaults = dict(size=28, preset="samm28", flow={})
 
     def parse(self, s):
@@ -241,4 +252,78 @@ class FlowMap28(Kind):
                 "image": image}
 
 
-KINDS: dict[str, Kind] = {k.name: k for k in (FlowStrain(), LbpTop(), LbpImages(), Fft3d(), FlowMap28())}
+class Frames(Kind):
+    """The normalised (possibly magnified) clip itself at a model-friendly size, for deep models
+    on frames. "data" (T, size, size, C) uint8 (C = 1 gray or 3 RGB, area-resized); "vector" the
+    block means of each frame minus the first, in grey levels / 255: ((T-1) * rows * cols * C,)."""
+
+    name = "frames"
+    layout = "TSSC"
+    defaults = dict(size=64, color="gray", vector_grid=(4, 4))
+
+    def parse(self, s):
+        s["size"] = _positive_int(s["size"], "size")
+        s["color"] = _choice(s["color"], "color", ("gray", "rgb"))
+        s["vector_grid"] = _int_pair(s["vector_grid"], "vector_grid")
+        return s
+
+    def min_frames(self, s):
+        return 2
+
+    def shapes(self, s, T, S):
+        C = 1 if s["color"] == "gray" else 3
+        rows, cols = s["vector_grid"]
+        return {"data": ((T, s["size"], s["size"], C), "uint8"),
+                "vector": (((T - 1) * rows * cols * C,), "float32")}
+
+    def compute(self, arrays, s):
+        frames = to_gray(arrays["frames"])[..., None] if s["color"] == "gray" else arrays["frames"]
+        n = s["size"]
+        data = np.stack([cv2.resize(f, (n, n), interpolation=cv2.INTER_AREA).reshape(n, n, -1)
+                         for f in frames])
+        change = (data[1:].astype(np.float32) - data[:1].astype(np.float32)) / np.float32(255)
+        return {"data": data, "vector": block_means(change, s["vector_grid"])}
+
+
+class ApexFlow(Kind):
+    """Input of the two-stream apex + flow classifier (MagPlus, REFERENCES §1.3): the apex RGB
+    frame and the onset->apex Farnebäck flow, both area-resized to size x size.
+
+    "data" (size, size, 5) float16: channels 0-2 apex RGB in [0, 1], 3-4 flow (u, v) in pixels of
+    the resized image (the full-resolution flow times size / S); "vector" the block means of
+    (u, v) over vector_grid: (rows * cols * 2,) float32."""
+
+    name = "apex_flow"
+    layout = "SSC"
+    defaults = dict(size=64, preset="samm28", flow={}, vector_grid=(6, 6))
+
+    def parse(self, s):
+        s["size"] = _positive_int(s["size"], "size")
+        if not isinstance(s["flow"], dict):
+            raise ValueError(f"flow must be a mapping of farneback parameters, got {s['flow']!r}")
+        s["params"] = {"preset": s["preset"], **s["flow"]}
+        flow_params("farneback", s["params"])
+        s["vector_grid"] = _int_pair(s["vector_grid"], "vector_grid")
+        return s
+
+    def inputs(self, s):
+        return ("key_frames",)
+
+    def shapes(self, s, T, S):
+        n = s["size"]
+        rows, cols = s["vector_grid"]
+        return {"data": ((n, n, 5), "float16"), "vector": ((rows * cols * 2,), "float32")}
+
+    def compute(self, arrays, s):
+        key = arrays["key_frames"]
+        onset, apex = to_gray(key)
+        flow = compute_flow(onset, apex, "farneback", s["params"])
+        n = s["size"]
+        flow = cv2.resize(flow, (n, n), interpolation=cv2.INTER_AREA) * np.float32(n / key.shape[2])
+        rgb = cv2.resize(key[1].astype(np.float32) / np.float32(255), (n, n), interpolation=cv2.INTER_AREA)
+        data = np.concatenate([rgb, flow], axis=-1)
+        return {"data": data.astype(np.float16), "vector": block_means(flow[None], s["vector_grid"])}
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (FlowStrain(), LbpTop(), LbpImages(), Fft3d(), FlowMap28(),
+                                              Frames(), ApexFlow())}

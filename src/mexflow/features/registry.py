@@ -13,7 +13,7 @@ import numpy as np
 
 from mexflow.features.kinds import KINDS, Kind
 
-__all__ = ["compute_features", "feature_kinds", "output_shapes", "parse_spec"]
+__all__ = ["compute_features", "data_layout", "feature_kinds", "output_shapes", "parse_spec"]
 
 
 def feature_kinds() -> tuple[str, ...]:
@@ -37,6 +37,12 @@ def output_shapes(spec: dict, T: int, S: int) -> dict[str, tuple[tuple[int, ...]
     {"data": ((7, 224, 224, 3), "float16"), "vector": ((756,), "float32")}."""
     kind, settings = parse_spec(spec)
     return kind.shapes(settings, int(T), int(S))
+
+
+def data_layout(spec: dict) -> str | None:
+    """Layout of a feature set's dense "data" array ("TSSC", "TSS", "SSC"; see kinds.py), or None
+    when it has only a vector (LBP-TOP): what deep models can consume."""
+    return parse_spec(spec)[0].layout
 
 
 def _check_input(arrays: dict, name: str, n_frames: int | None, min_frames: int) -> np.ndarray:
