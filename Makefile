@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mexflow-installed
 CORES  ?= all
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test slurm-test setup lint bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Only the SLURM integration test (root + apt: installs and starts a single-node SLURM).
+slurm-test: $(STAMP)
+	$(BIN)/python -m pytest -q -rs -m slurm tests/test_slurm.py
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
