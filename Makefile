@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mexflow-installed
 CORES  ?= all
 
-.PHONY: run test setup lint bench report clean
+.PHONY: run test slurm-test setup lint bench report clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,10 @@ test: $(STAMP)
 # One HTML file gathering the tables and figures of the last run (open it in a browser).
 report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
+
+# Only the SLURM integration test (root + apt: installs and starts a single-node SLURM).
+slurm-test: $(STAMP)
+	$(BIN)/python -m pytest -q -rs -m slurm tests/test_slurm.py
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -1,4 +1,4 @@
-"""Glue for workflow scripts: logging to the rule's log file and thread limits.
+"""Glue for workflow scripts: logging to the rule's log file, thread limits, local GPUs.
 
 Kept in the library so the scripts in workflow_scripts/ stay a few lines each.
 """
@@ -23,12 +23,24 @@ def set_threads(n: int) -> None:
 
 
 def setup(smk) -> logging.Logger:
-    """Configure logging for a Snakemake `script:` job (`smk` is the `snakemake` object)."""
+    """Configure logging for a Snakemake `script:` job (`smk` is the `snakemake` object).
+
+    A job with `resources: gpu=N` outside SLURM claims N distinct local GPUs
+    (`mexflow.gpus.claim_local_gpus`). One line records what the job received:
+    `devices: rule=<rule> gpu=<N> SLURM_JOB_ID=<id|unset> CUDA_VISIBLE_DEVICES=<value|unset>`."""
+    from mexflow.gpus import claim_local_gpus
+
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if smk.log:
         os.makedirs(os.path.dirname(str(smk.log[0])) or ".", exist_ok=True)
         handlers.append(logging.FileHandler(str(smk.log[0]), mode="w"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log = logging.getLogger(f"mexflow.{smk.rule}")
+    gpus = int(getattr(smk, "resources", {}).get("gpu", 0) or 0)
+    claim_local_gpus(gpus, log=log)
+    log.info("devices: rule=%s gpu=%d SLURM_JOB_ID=%s CUDA_VISIBLE_DEVICES=%s", smk.rule, gpus,
+             os.environ.get("SLURM_JOB_ID", "unset"),
+             os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
     set_threads(smk.threads)
-    return logging.getLogger(f"mexflow.{smk.rule}")
+    return log
