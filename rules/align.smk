@@ -15,7 +15,7 @@ rule align_shard:
     log:
         f"{RES}/{{dataset}}/logs/align_shard{{shard}}.log",
     benchmark:
-        f"{RES}/{{dataset}}/benchmarks/align_shard{{shard}}.tsv"
+        f"{RES}/{{dataset}}/benchmarks/align_shard/shard{{shard}}.tsv"
     conda:
         CONDA_ENV
     script:

@@ -314,6 +314,17 @@ def motion_shards(wildcards):
     ]
 
 
+def runtime_report_inputs(wildcards):
+    """Every other report of the dataset: the runtime table is built after all of them."""
+    ds = wildcards.dataset
+    names = ["metrics.parquet", "recognition.png"]
+    if not is_composite(ds):
+        names.append("face_regions.png")
+        if MAG_CONDITIONS:
+            names += ["motion.parquet", "magnification.png"]
+    return [f"{RES}/{ds}/reports/{n}" for n in names]
+
+
 def all_reports():
     """The metrics table of every dataset in run_datasets; the face-region figure for each
     single corpus among them, and with magnified conditions its motion table and figure."""
@@ -321,7 +332,8 @@ def all_reports():
         "{res}/{dataset}/reports/{name}",
         res=RES,
         dataset=RUN_DATASETS,
-        name=["metrics.parquet", "metrics.md", "metrics.html", "recognition.png", "confusion.png"],
+        name=["metrics.parquet", "metrics.md", "metrics.html", "recognition.png", "confusion.png",
+              "runtime.html"],
     )
     singles = [ds for ds in RUN_DATASETS if not is_composite(ds)]
     names = ["face_regions.png"]

@@ -10,7 +10,7 @@ rule synthesize_corpus:
     log:
         f"{RES}/{{dataset}}/logs/synthesize_corpus.log",
     benchmark:
-        f"{RES}/{{dataset}}/benchmarks/synthesize_corpus.tsv"
+        f"{RES}/{{dataset}}/benchmarks/synthesize_corpus/corpus.tsv"
     conda:
         CONDA_ENV
     script:
@@ -29,7 +29,7 @@ rule build_index:
     log:
         f"{RES}/{{dataset}}/logs/build_index.log",
     benchmark:
-        f"{RES}/{{dataset}}/benchmarks/build_index.tsv"
+        f"{RES}/{{dataset}}/benchmarks/build_index/index.tsv"
     conda:
         CONDA_ENV
     script:

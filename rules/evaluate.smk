@@ -21,7 +21,7 @@ rule evaluate:
     log:
         f"{RES}/{{dataset}}/logs/eval/{{condition}}_{{feature_set}}_{{model}}_{{protocol}}.log",
     benchmark:
-        f"{RES}/{{dataset}}/benchmarks/eval_{{condition}}_{{feature_set}}_{{model}}_{{protocol}}.tsv"
+        f"{RES}/{{dataset}}/benchmarks/evaluate/{{condition}}_{{feature_set}}_{{model}}_{{protocol}}.tsv"
     conda:
         CONDA_ENV
     script:

@@ -16,7 +16,7 @@ rule feature_shard:
     log:
         f"{RES}/{{dataset}}/logs/features/{{condition}}_{{feature_set}}_shard{{shard}}.log",
     benchmark:
-        f"{RES}/{{dataset}}/benchmarks/features_{{condition}}_{{feature_set}}_shard{{shard}}.tsv"
+        f"{RES}/{{dataset}}/benchmarks/feature_shard/{{condition}}_{{feature_set}}_shard{{shard}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -33,6 +33,8 @@ rule merge_bank:
         composite=lambda wc: is_composite(wc.dataset),
     log:
         f"{RES}/{{dataset}}/logs/features/{{condition}}_{{feature_set}}_merge.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/merge_bank/{{condition}}_{{feature_set}}.tsv"
     conda:
         CONDA_ENV
     script:

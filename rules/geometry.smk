@@ -14,7 +14,7 @@ rule geometry_shard:
     log:
         f"{RES}/{{dataset}}/logs/geometry_shard{{shard}}.log",
     benchmark:
-        f"{RES}/{{dataset}}/benchmarks/geometry_shard{{shard}}.tsv"
+        f"{RES}/{{dataset}}/benchmarks/geometry_shard/shard{{shard}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -37,6 +37,8 @@ rule face_region_figure:
         ),
     log:
         f"{RES}/{{dataset}}/logs/face_region_figure.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/face_region_figure/figure.tsv"
     conda:
         CONDA_ENV
     script:

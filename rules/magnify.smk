@@ -16,7 +16,7 @@ rule pretrain_magnifier:
     log:
         f"{RES}/logs/magnifiers/{{magnifier}}.log",
     benchmark:
-        f"{RES}/benchmarks/magnifiers/{{magnifier}}.tsv"
+        f"{RES}/benchmarks/pretrain_magnifier/{{magnifier}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -40,7 +40,7 @@ rule finetune_magnifier:
     log:
         f"{RES}/{{dataset}}/logs/magnifiers/{{magnifier}}.log",
     benchmark:
-        f"{RES}/{{dataset}}/benchmarks/magnifiers/{{magnifier}}.tsv"
+        f"{RES}/{{dataset}}/benchmarks/finetune_magnifier/{{magnifier}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -64,7 +64,7 @@ rule magnify_shard:
     log:
         f"{RES}/{{dataset}}/logs/magnify/{{mcondition}}_shard{{shard}}.log",
     benchmark:
-        f"{RES}/{{dataset}}/benchmarks/magnify_{{mcondition}}_shard{{shard}}.tsv"
+        f"{RES}/{{dataset}}/benchmarks/magnify_shard/{{mcondition}}_shard{{shard}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -84,7 +84,7 @@ rule motion_shard:
     log:
         f"{RES}/{{dataset}}/logs/motion/{{mcondition}}_shard{{shard}}.log",
     benchmark:
-        f"{RES}/{{dataset}}/benchmarks/motion_{{mcondition}}_shard{{shard}}.tsv"
+        f"{RES}/{{dataset}}/benchmarks/motion_shard/{{mcondition}}_shard{{shard}}.tsv"
     conda:
         CONDA_ENV
     script:
@@ -106,6 +106,8 @@ rule motion_report:
         ),
     log:
         f"{RES}/{{dataset}}/logs/motion_report.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/motion_report/motion.tsv"
     conda:
         CONDA_ENV
     script:
@@ -129,6 +131,8 @@ rule magnification_figure:
         alphas=lambda wc: {c: MAG_CONDITIONS[c]["alpha"] for c in MAG_CONDITIONS},
     log:
         f"{RES}/{{dataset}}/logs/magnification_figure.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/magnification_figure/figure.tsv"
     conda:
         CONDA_ENV
     script:

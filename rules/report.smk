@@ -22,6 +22,8 @@ rule report:
         ),
     log:
         f"{RES}/{{dataset}}/logs/report.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/report/report.tsv"
     conda:
         CONDA_ENV
     script:
@@ -48,7 +50,35 @@ rule report_figures:
         ),
     log:
         f"{RES}/{{dataset}}/logs/report_figures.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/report_figures/figures.tsv"
     conda:
         CONDA_ENV
     script:
         "../workflow_scripts/report_figures.py"
+
+
+rule runtime_report:
+    # Runs after every other report of the dataset, then reads the benchmark files the jobs wrote
+    # (they are not DAG outputs). A rerun of part of the DAG refreshes it through those reports.
+    input:
+        runtime_report_inputs,
+    output:
+        jobs=f"{RES}/{{dataset}}/reports/runtime.parquet",
+        table=f"{RES}/{{dataset}}/reports/runtime.md",
+        html=report(
+            f"{RES}/{{dataset}}/reports/runtime.html",
+            caption="../report/runtime.rst",
+            category="Runtime",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "runtime and memory per rule"},
+        ),
+    params:
+        folders=lambda wc: [f"{RES}/{m}/benchmarks" for m in dict.fromkeys([wc.dataset, *members(wc.dataset)])]
+        + [f"{RES}/benchmarks"],
+    log:
+        f"{RES}/{{dataset}}/logs/runtime_report.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/runtime_report.py"

@@ -14,6 +14,8 @@ rule normalise_shard:
         method=config["temporal"].get("method", "uniform"),
     log:
         f"{RES}/{{dataset}}/logs/normalise_shard{{shard}}.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/normalise_shard/shard{{shard}}.tsv"
     conda:
         CONDA_ENV
     script:

@@ -169,7 +169,7 @@ def test_changing_one_feature_set_reruns_only_that_bank_and_its_evaluations(tiny
     jobs = planned_jobs(tiny_run, cfg)
     # 2 shards of the lbptop bank, its merge, its 3 evaluations (loso, logo2, loo), the reports
     assert jobs == {"feature_shard": 2, "merge_bank": 1, "evaluate": 3, "report": 1,
-                    "report_figures": 1, "all": 1}
+                    "report_figures": 1, "runtime_report": 1, "all": 1}
     res = snakemake(tiny_run, "-n", "--summary", config=cfg)
     pending = [line.split("\t")[0] for line in res.stdout.splitlines() if "update pending" in line
                or "params changed" in line]
@@ -179,7 +179,21 @@ def test_changing_one_feature_set_reruns_only_that_bank_and_its_evaluations(tiny
 def test_changing_a_model_reruns_only_evaluations(tiny_run, tmp_path):
     cfg = edited_config(tmp_path, lambda c: c["models"]["linear_svm"].update(C_grid=[0.1]))
     # the linear SVM's 12 cells and its leave-one-sample-out contrast; nothing of the other models
-    assert planned_jobs(tiny_run, cfg) == {"evaluate": 13, "report": 1, "report_figures": 1, "all": 1}
+    assert planned_jobs(tiny_run, cfg) == {"evaluate": 13, "report": 1, "report_figures": 1,
+                                           "runtime_report": 1, "all": 1}
+
+
+def test_runtime_table_covers_every_job(tiny_run):
+    """Every job's benchmark file is aggregated: one row per job, a per-rule summary."""
+    res = tiny_run / "results" / "tiny"
+    jobs = pd.read_parquet(res / "reports" / "runtime.parquet")
+    counts = jobs["rule"].value_counts().to_dict()
+    assert counts["evaluate"] == 18 and counts["feature_shard"] == 16 and counts["align_shard"] == 2
+    assert {"synthesize_corpus", "build_index", "geometry_shard", "normalise_shard", "merge_bank",
+            "report", "report_figures", "face_region_figure"} <= set(counts)
+    assert (jobs["s"] > 0).all() and jobs["max_rss"].dropna().gt(10).all()  # MB
+    table = (res / "reports" / "runtime.md").read_text()
+    assert "| evaluate | 18 |" in table and "| all |" in table
 
 
 def test_same_config_gives_identical_metrics(tiny_run):
@@ -198,7 +212,7 @@ def test_html_report_gathers_tables_and_figures(tiny_run):
     res = snakemake(tiny_run, "--report", str(out))
     assert res.returncode == 0, res.stderr[-3000:]
     text = out.read_text(errors="replace")
-    for name in ("metrics.html", "recognition.png", "confusion.png", "face_regions.png"):
+    for name in ("metrics.html", "recognition.png", "confusion.png", "face_regions.png", "runtime.html"):
         assert name in text, name
     assert out.stat().st_size > 100_000
 
@@ -381,15 +395,23 @@ def test_motion_table_covers_every_magnified_condition_and_clip(magnify_run):
 
 
 def _data_files(root: Path) -> dict[str, Path]:
-    """Every Parquet, NPZ and JSON result under root/results (not logs or benchmark timings)."""
-    skip = {"logs", "benchmarks"}
+    """Every Parquet, NPZ and JSON result under root/results, but timings (logs, benchmark files,
+    the runtime table)."""
+    skip = {"logs", "benchmarks", "runtime.parquet"}
     return {str(p.relative_to(root)): p for p in (root / "results").rglob("*")
             if p.suffix in (".parquet", ".npz", ".json") and not skip & set(p.relative_to(root).parts)}
 
 
-def _same_content(a: Path, b: Path) -> bool:
+def _same_content(a: Path, root_a: Path, b: Path, root_b: Path) -> bool:
+    """Equal content; paths inside tables (the index's frame folders) are compared relative to
+    their run's working directory."""
     if a.suffix == ".parquet":
-        pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
+        x, y = pd.read_parquet(a), pd.read_parquet(b)
+        for df, root in ((x, root_a), (y, root_b)):
+            for col in df.columns[df.dtypes == object]:
+                if df[col].map(lambda v: isinstance(v, str)).all():
+                    df[col] = df[col].str.replace(str(root), "<workdir>", regex=False)
+        pd.testing.assert_frame_equal(x, y, check_exact=True, obj=str(a))
     elif a.suffix == ".npz":  # zip members carry timestamps: compare the arrays
         with np.load(a, allow_pickle=False) as x, np.load(b, allow_pickle=False) as y:
             assert sorted(x.files) == sorted(y.files), a
@@ -424,4 +446,4 @@ def test_a_killed_run_resumes_to_identical_outputs(tiny_run, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     resumed, reference = _data_files(tmp_path), _data_files(tiny_run)
     assert sorted(resumed) == sorted(reference)
-    assert all(_same_content(resumed[k], reference[k]) for k in sorted(reference))
+    assert all(_same_content(resumed[k], tmp_path, reference[k], tiny_run) for k in sorted(reference))
