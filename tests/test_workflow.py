@@ -61,9 +61,9 @@ def test_full_dag_produces_the_contracted_outputs(tiny_run):
                 "n_clips", "n_subjects"]:
         assert col in metrics.columns
     # the experiment matrix of tiny.yaml: 6 banks x linear SVM x (loso, logo2), RBF SVM x (loso,
-    # holdout), the 3D CNN on two banks, the two-stream model, and the leave-one-sample-out contrast
+    # holdout), the 3D CNN on four banks, the two-stream model, and the leave-one-sample-out contrast
     cells = set(zip(metrics["feature_set"], metrics["model"], metrics["protocol"]))
-    assert len(metrics) == len(cells) == 18
+    assert len(metrics) == len(cells) == 20
     assert {("flow_strain", "rbf_svm", "holdout"), ("frames", "cnn3d", "loso"),
             ("apex_flow", "two_stream", "loso"), ("lbptop", "linear_svm", "loo")} <= cells
     assert set(metrics["protocol"]) == {"loso", "logo2", "holdout", "loo"}
@@ -188,12 +188,12 @@ def test_runtime_table_covers_every_job(tiny_run):
     res = tiny_run / "results" / "tiny"
     jobs = pd.read_parquet(res / "reports" / "runtime.parquet")
     counts = jobs["rule"].value_counts().to_dict()
-    assert counts["evaluate"] == 18 and counts["feature_shard"] == 16 and counts["align_shard"] == 2
+    assert counts["evaluate"] == 20 and counts["feature_shard"] == 16 and counts["align_shard"] == 2
     assert {"synthesize_corpus", "build_index", "geometry_shard", "normalise_shard", "merge_bank",
             "report", "report_figures", "face_region_figure"} <= set(counts)
     assert (jobs["s"] > 0).all() and jobs["max_rss"].dropna().gt(10).all()  # MB
     table = (res / "reports" / "runtime.md").read_text()
-    assert "| evaluate | 18 |" in table and "| all |" in table
+    assert "| evaluate | 20 |" in table and "| all |" in table
 
 
 def test_same_config_gives_identical_metrics(tiny_run):

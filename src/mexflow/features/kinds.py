@@ -53,6 +53,16 @@ def _choice(value, name: str, options) -> str:
     return value
 
 
+def _farneback_params(s: dict) -> dict:
+    """Farnebäck parameters of an onset->apex kind: its `preset` updated with its `flow` overrides
+    (validated)."""
+    if not isinstance(s["flow"], dict):
+        raise ValueError(f"flow must be a mapping of farneback parameters, got {s['flow']!r}")
+    params = {"preset": s["preset"], **s["flow"]}
+    flow_params("farneback", params)
+    return params
+
+
 def _mapping(value) -> str | None:
     """Config spelling of an LBP mapping ("u2", "riu2", "ri", "none") -> lbp module's."""
     return None if _choice(value, "mapping", ("u2", "riu2", "ri", "none")) == "none" else value
@@ -231,10 +241,7 @@ class FlowMap28(Kind):
 
     def parse(self, s):
         s["size"] = _positive_int(s["size"], "size")
-        if not isinstance(s["flow"], dict):
-            raise ValueError(f"flow must be a mapping of farneback parameters, got {s['flow']!r}")
-        s["params"] = {"preset": s["preset"], **s["flow"]}
-        flow_params("farneback", s["params"])
+        s["params"] = _farneback_params(s)
         return s
 
     def inputs(self, s):
@@ -299,10 +306,7 @@ class ApexFlow(Kind):
 
     def parse(self, s):
         s["size"] = _positive_int(s["size"], "size")
-        if not isinstance(s["flow"], dict):
-            raise ValueError(f"flow must be a mapping of farneback parameters, got {s['flow']!r}")
-        s["params"] = {"preset": s["preset"], **s["flow"]}
-        flow_params("farneback", s["params"])
+        s["params"] = _farneback_params(s)
         s["vector_grid"] = _int_pair(s["vector_grid"], "vector_grid")
         return s
 
