@@ -37,7 +37,10 @@ def gpu_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MEXFLOW_GPUS", "2")
     monkeypatch.setenv("MEXFLOW_GPU_LOCK_DIR", str(tmp_path / "locks"))
     for name in ("SLURM_JOB_ID", "CUDA_VISIBLE_DEVICES", "MEXFLOW_GPU_WAIT"):
-        monkeypatch.delenv(name, raising=False)
+        # set first, so that monkeypatch records the original state and undoes what the tests
+        # (and setup()) write into os.environ; delenv of an absent name records nothing
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     yield os.environ
     release_local_gpus()
 

@@ -266,6 +266,13 @@ cmd_stop() {
         stop_pidfile munged /run/munge/munged.pid
         rm -f "$STATE/munged.ours"
     fi
+    # Our config goes with the daemons: with it and no slurmctld, every `scontrol` call (the SLURM
+    # executor plugin runs one whenever Snakemake starts) waits ~9 s for the controller. `start`
+    # writes it again.
+    local f
+    for f in "$CONF_DIR/slurm.conf" "$CONF_DIR/gres.conf"; do
+        if [[ -f $f ]] && grep -qF "$MARKER" "$f"; then rm -f "$f"; fi
+    done
 }
 
 cmd_status() {
