@@ -11,7 +11,6 @@ rule. The target (issue 7) is under 20 s on a 2-core machine.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import yaml
 from bench_report import environment, write_report
+
+from mexflow.workflow_support import planned_job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -42,9 +43,8 @@ def dry_run(config: Path, workdir: Path) -> tuple[float, dict[str, int]]:
     seconds = time.perf_counter() - t0
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-3000:])
-    stats = (res.stdout + res.stderr).split("Job stats:", 1)[1]
-    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M)}
-    return seconds, jobs
+    jobs = planned_job_counts(res.stdout + res.stderr)
+    return seconds, {**jobs, "total": sum(jobs.values())}
 
 
 def main(argv=None) -> int:

@@ -25,8 +25,9 @@ import torch
 import yaml
 from bench_report import environment, write_report
 
-from mexflow.models.deep import (channel_stats, count_parameters, predict_network, resolve_device,
+from mexflow.models.deep import (channel_stats, count_parameters, predict_network,
                                  resolve_spec, train_network)
+from mexflow.devices import select_device
 from mexflow.models.nets import build_network
 from mexflow.report.tables import markdown_table
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.epochs, args.train_clips, args.threads, args.repeats) < 1:
         ap.error("--epochs, --train-clips, --threads and --repeats must be >= 1")
     torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = select_device(args.device)
     rows = [bench_one(m, *MODELS[m], args.train_clips, args.epochs, args.repeats, device, args.seed)
             for m in args.models]
     report = {"benchmark": "deep_models", "threads": args.threads, "device": str(device),

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from mexflow.devices import select_device
 from mexflow.magnify.generator import (
     ALPHA_WAVELENGTHS, FlowMagGenerator, alpha_embedding, alpha_map, extract_generator_state,
     infer_architecture, load_checkpoint_meta, load_generator, magnify_clip, save_checkpoint,
-    select_device, to_frames, to_tensor)
+    to_frames, to_tensor)
 
 torch.set_num_threads(2)
 H, W = 32, 48

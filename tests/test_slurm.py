@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mexflow.workflow_support import planned_job_counts
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm" / "single_node.sh"
 PROFILE = REPO / "profiles" / "slurm"
@@ -121,9 +123,8 @@ def test_tiny_workflow_through_sbatch_gives_gpus_to_gpu_rules_only(slurm_cluster
     planned = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--configfile", str(CONFIG),
                               "--directory", str(tmp_path), "-n", "-q", "rules"],
                              capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
-    expected = {m.group(1): int(m.group(2)) for m in re.finditer(
-        r"^(\w+)\s+(\d+)\s*$", (planned.stdout + planned.stderr).split("Job stats:", 1)[-1], re.M)
-        if m.group(1) not in ("all", "total")}
+    expected = {rule: n for rule, n in planned_job_counts(planned.stdout + planned.stderr).items()
+                if rule != "all"}
     assert expected, planned.stdout + planned.stderr
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--profile", str(PROFILE),
            "--configfile", str(CONFIG), "--directory", str(tmp_path),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -30,12 +29,11 @@ def snakemake(workdir: Path, *args: str, config: Path = TINY) -> subprocess.Comp
 
 def planned_jobs(workdir: Path, config: Path) -> dict[str, int]:
     """Job counts per rule of a dry run ({} when nothing is to be done)."""
+    from mexflow.workflow_support import planned_job_counts
+
     res = snakemake(workdir, "-n", "-q", "rules", config=config)
     assert res.returncode == 0, res.stderr[-3000:]
-    text = res.stdout + res.stderr
-    stats = text.split("Job stats:", 1)[1] if "Job stats:" in text else ""
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M)
-            if m.group(1) != "total"}
+    return planned_job_counts(res.stdout + res.stderr)
 
 
 @pytest.fixture(scope="module")

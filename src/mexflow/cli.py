@@ -27,10 +27,11 @@ def _parse_method(text: str) -> tuple[str, str, str | None]:
 
 
 def magnify_command(args: argparse.Namespace) -> int:
+    from mexflow.devices import select_device
     from mexflow.magnify.conditions import ConditionSpec, evm_magnifier, learned_magnifier
     from mexflow.magnify.evm import EVMParams
     from mexflow.magnify.figures import save_comparison_figure
-    from mexflow.magnify.generator import load_generator, select_device
+    from mexflow.magnify.generator import load_generator
     from mexflow.magnify.supervisors import make_supervisor
     from mexflow.magnify.video import read_frames, write_video
 

@@ -44,3 +44,13 @@ def setup(smk) -> logging.Logger:
              os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
     set_threads(smk.threads)
     return log
+
+
+def planned_job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from the "Job stats:" table Snakemake prints for a (dry) run, without the
+    `total` row; {} when nothing is to be done. `output`: its stdout and stderr together."""
+    import re
+
+    stats = output.split("Job stats:", 1)[1] if "Job stats:" in output else ""
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.M)
+            if m.group(1) != "total"}

@@ -47,6 +47,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from mexflow.params import nonnegative_number, positive_int
+
 __all__ = [
     "LeakageError",
     "Fold",
@@ -127,7 +129,7 @@ def _as_subjects(subjects: Sequence[str]) -> np.ndarray:
     return arr
 
 
-def assert_sample_disjoint(n: int, train, test) -> None:
+def assert_sample_disjoint(n: int, train, test) -> tuple[np.ndarray, np.ndarray]:
     """Refuse a split that is malformed or puts a *sample* on both sides.
 
     Parameters
@@ -144,6 +146,8 @@ def assert_sample_disjoint(n: int, train, test) -> None:
     ValueError
         If ``train`` or ``test`` is empty, not integer, out of range, or
         contains duplicate indices.
+
+    Returns the (train, test) indices as int64 arrays.
     """
     tr = _as_index_array(train, "train")
     te = _as_index_array(test, "test")
@@ -161,6 +165,7 @@ def assert_sample_disjoint(n: int, train, test) -> None:
             f"{shared_samples.size} sample(s) in both train and test (indices: {shown}"
             f"{', ...' if shared_samples.size > 10 else ''})"
         )
+    return tr, te
 
 
 def assert_subject_disjoint(subjects: Sequence[str], train, test) -> None:
@@ -183,9 +188,7 @@ def assert_subject_disjoint(subjects: Sequence[str], train, test) -> None:
         contains duplicate indices.
     """
     subj = _as_subjects(subjects)
-    assert_sample_disjoint(subj.size, train, test)
-    tr = _as_index_array(train, "train")
-    te = _as_index_array(test, "test")
+    tr, te = assert_sample_disjoint(subj.size, train, test)
     shared_subjects = sorted(set(subj[tr]) & set(subj[te]))
     if shared_subjects:
         raise LeakageError(
@@ -358,11 +361,9 @@ def holdout(
         raise ValueError(f"labels has {labs.size} entries for {subj.size} samples")
     if not _is_real(test_fraction) or not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    for name, value in (("tolerance", tolerance), ("max_l1", max_l1)):
-        if not _is_real(value) or not value >= 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    if isinstance(trials, (bool, np.bool_)) or not isinstance(trials, (int, np.integer)) or trials < 1:
-        raise ValueError(f"trials must be an int >= 1, got {trials!r}")
+    tolerance = nonnegative_number(tolerance, "tolerance")
+    max_l1 = nonnegative_number(max_l1, "max_l1")
+    trials = positive_int(trials, "trials")
 
     uniq = sorted(set(subj))
     if len(uniq) < 2:

@@ -26,6 +26,7 @@ from mexflow.features.lbp import _check_radius, _parse_P, _parse_radii, lbp_mapp
 from mexflow.features.lbp_frames import code_dtype, lbp_images, lbp_images_vector
 from mexflow.features.pooling import block_means
 from mexflow.features.strain import STRAIN_VARIANTS
+from mexflow.params import positive_int
 
 Shapes = dict[str, tuple[tuple[int, ...], str]]
 
@@ -39,12 +40,6 @@ def _int_pair(value, name: str) -> tuple[int, int]:
                                  for v in pair):
         raise ValueError(f"{name} must be two ints >= 1, got {value!r}")
     return int(pair[0]), int(pair[1])
-
-
-def _positive_int(value, name: str) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def _choice(value, name: str, options) -> str:
@@ -161,7 +156,7 @@ class LbpTop(Kind):
         s["P"] = _parse_P(s["P"])
         s["radii"] = _parse_radii(s["radii"])
         s["grid"] = _int_pair(s["grid"], "grid")
-        s["time_parts"] = _positive_int(s["time_parts"], "time_parts")
+        s["time_parts"] = positive_int(s["time_parts"], "time_parts")
         if isinstance(s["overlap"], bool) or not isinstance(s["overlap"], numbers.Real) \
                 or not 0 <= s["overlap"] < 1:
             raise ValueError(f"overlap must be a number in [0, 1), got {s['overlap']!r}")
@@ -214,7 +209,7 @@ class Fft3d(Kind):
     defaults = dict(block=8, vector_grid=(6, 6))
 
     def parse(self, s):
-        s["block"] = _positive_int(s["block"], "block")
+        s["block"] = positive_int(s["block"], "block")
         s["vector_grid"] = _int_pair(s["vector_grid"], "vector_grid")
         return s
 
@@ -240,7 +235,7 @@ class FlowMap28(Kind):
     defaults = dict(size=28, preset="samm28", flow={})
 
     def parse(self, s):
-        s["size"] = _positive_int(s["size"], "size")
+        s["size"] = positive_int(s["size"], "size")
         s["params"] = _farneback_params(s)
         return s
 
@@ -269,7 +264,7 @@ class Frames(Kind):
     defaults = dict(size=64, color="gray", vector_grid=(4, 4))
 
     def parse(self, s):
-        s["size"] = _positive_int(s["size"], "size")
+        s["size"] = positive_int(s["size"], "size")
         s["color"] = _choice(s["color"], "color", ("gray", "rgb"))
         s["vector_grid"] = _int_pair(s["vector_grid"], "vector_grid")
         return s
@@ -305,7 +300,7 @@ class ApexFlow(Kind):
     defaults = dict(size=64, preset="samm28", flow={}, vector_grid=(6, 6))
 
     def parse(self, s):
-        s["size"] = _positive_int(s["size"], "size")
+        s["size"] = positive_int(s["size"], "size")
         s["params"] = _farneback_params(s)
         s["vector_grid"] = _int_pair(s["vector_grid"], "vector_grid")
         return s

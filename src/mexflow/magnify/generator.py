@@ -24,6 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+# re-exported: the magnifier workflow scripts import it from here (moving their import would
+# rerun every cached magnifier job through Snakemake's code trigger)
+from mexflow.devices import select_device
+
 __all__ = [
     "ALPHA_WAVELENGTHS", "OUTPUT_MODES", "N_ALPHA_CHANNELS", "TWICE_ABOVE_ALPHA",
     "alpha_embedding", "alpha_map", "FlowMagGenerator",
@@ -327,19 +331,6 @@ def load_generator(path, output: str | None = None, device="cpu") -> FlowMagGene
 
 
 # ----------------------------------------------------------------------------- inference
-def select_device(prefer: str = "auto") -> torch.device:
-    """"auto": cuda when available, else cpu; "cpu"; "cuda" (RuntimeError when absent)."""
-    if prefer == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if prefer == "cpu":
-        return torch.device("cpu")
-    if prefer.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' requested but CUDA is not available")
-        return torch.device(prefer)
-    raise ValueError(f"unknown device preference {prefer!r} (auto, cpu or cuda)")
-
-
 def as_rgb(frames: np.ndarray) -> np.ndarray:
     """Frames (..., H, W, 3) returned as they are; gray frames (T, H, W) replicated to
     (T, H, W, 3). Any dtype."""

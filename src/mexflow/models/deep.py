@@ -49,11 +49,13 @@ from sklearn.metrics import f1_score
 from torch import nn
 
 from mexflow.evaluation.protocols import assert_subject_disjoint
-from mexflow.models.deep_spec import CALLER_KEYS, TRAIN_DEFAULTS, positive_int, resolve_spec
+from mexflow.devices import select_device
+from mexflow.models.deep_spec import CALLER_KEYS, TRAIN_DEFAULTS, resolve_spec
+from mexflow.params import positive_int
 from mexflow.models.nets import build_network
 
 __all__ = ["TRAIN_DEFAULTS", "CALLER_KEYS", "resolve_spec", "fit_predict_deep", "count_parameters",
-           "binary_focal_loss", "balanced_class_weights", "hflip_batch", "resolve_device", "channel_stats", "train_network",
+           "binary_focal_loss", "balanced_class_weights", "hflip_batch", "channel_stats", "train_network",
            "predict_network", "subject_split"]
 
 logger = logging.getLogger(__name__)
@@ -229,15 +231,6 @@ def predict_network(model: nn.Module, X: np.ndarray, *, stats: tuple[np.ndarray,
 
 # --------------------------------------------------------------------------------- fit/predict
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return dev
-
-
 @contextmanager
 def _torch_state(threads: int, device: torch.device):
     """Thread count, deterministic algorithms and a forked RNG for the duration of one call."""
@@ -314,7 +307,7 @@ def fit_predict_deep(X_train: np.ndarray, y_train: Sequence[str], groups_train: 
     """
     cfg = resolve_spec(spec)
     threads = positive_int(threads, "threads")
-    dev = resolve_device(device)
+    dev = select_device(device)
     if not isinstance(X_train, np.ndarray) or not isinstance(X_test, np.ndarray):
         raise ValueError("X_train and X_test must be numpy arrays")
     if X_train.ndim != 5 or X_test.ndim != 5 or X_train.shape[1:] != X_test.shape[1:]:

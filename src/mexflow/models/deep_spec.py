@@ -6,6 +6,8 @@ from __future__ import annotations
 import numbers
 from collections.abc import Sequence
 
+from mexflow.params import nonnegative_number, positive_int
+
 __all__ = ["NET_DEFAULTS", "TRAIN_DEFAULTS", "CALLER_KEYS", "resolve_spec"]
 
 #: Architecture knobs per kind (every allowed key, with its default).
@@ -24,18 +26,6 @@ CALLER_KEYS = ("kind", "features", "feature_set", "layout", "description", "thre
 
 
 # --------------------------------------------------------------------------------------- spec
-
-def positive_int(v, name):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-    return int(v)
-
-
-def _nonneg(v, name):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:
-        raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-    return float(v)
-
 
 def _parse_epochs(v) -> tuple[int, ...] | int:
     """int -> int; {select, validation_fraction} -> (sorted unique candidates..., fraction) dict."""
@@ -71,8 +61,8 @@ def resolve_spec(spec: dict) -> dict:
     for k in ("batch_size", "eval_batch_size"):
         s[k] = positive_int(s[k], k)
     for k in ("weight_decay", "au_weight", "focal_gamma", "label_smoothing"):
-        s[k] = _nonneg(s[k], k)
-    s["lr"] = _nonneg(s["lr"], "lr")
+        s[k] = nonnegative_number(s[k], k)
+    s["lr"] = nonnegative_number(s["lr"], "lr")
     if not s["lr"] > 0:
         raise ValueError("lr must be > 0")
     if s["label_smoothing"] >= 1:
