@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["positive_int", "nonnegative_number"]
+__all__ = ["is_real", "positive_int", "nonnegative_number"]
+
+
+def is_real(value) -> bool:
+    """A real number (Python or NumPy, NaN included); bools are not numbers here."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def positive_int(value, name: str) -> int:
@@ -16,6 +21,6 @@ def positive_int(value, name: str) -> int:
 
 def nonnegative_number(value, name: str) -> float:
     """A real number >= 0 (bools and NaN refused), as float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+    if not is_real(value) or not value >= 0:
         raise ValueError(f"{name} must be a number >= 0, got {value!r}")
     return float(value)

@@ -47,7 +47,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from mexflow.params import nonnegative_number, positive_int
+from mexflow.params import is_real, nonnegative_number, positive_int
 
 __all__ = [
     "LeakageError",
@@ -306,12 +306,6 @@ def loco(subjects: Sequence[str], corpora: Sequence[str]) -> list[Fold]:
     return _check_all(subj, folds)
 
 
-
-
-def _is_real(x) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
-
-
 def holdout(
     subjects: Sequence[str],
     labels: Sequence[str],
@@ -359,7 +353,7 @@ def holdout(
     labs = np.asarray([str(v) for v in labels], dtype=object)
     if labs.shape != subj.shape:
         raise ValueError(f"labels has {labs.size} entries for {subj.size} samples")
-    if not _is_real(test_fraction) or not 0 < test_fraction < 1:
+    if not is_real(test_fraction) or not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     tolerance = nonnegative_number(tolerance, "tolerance")
     max_l1 = nonnegative_number(max_l1, "max_l1")
