@@ -1,22 +1,42 @@
-"""FlowMag-compatible magnification generator: U-Net, alpha embedding, checkpoints, inference.
+"""FlowMag generator (Pan, Geng & Owens, NeurIPS 2023): U-Net, alpha embedding, checkpoints,
+inference.
 
 The network takes a reference frame x0, a frame x1 and a magnification factor alpha and returns
 the magnified frame1 y, whose motion relative to x0 is alpha times the motion x0 -> x1.
-Its parameter names and shapes match the generator of the published FlowMag release, so that
-checkpoint loads unchanged (``load_generator``).
 
-Layout (width w, depth d; w=64, d=5 is FlowMag):
-- ``down_layers.0..d-1``: double convs with widths w, 2w, 4w, ... ; the deepest one keeps the width
-  of the one before it (FlowMag: 64-128-256-512-512). 2x2 max-pooling precedes layers 1..d-1.
-- ``up_layers.0..d-2``: bilinear x2 upsampling (align_corners=True), pad to the skip's size,
-  concatenate [skip, up], double conv 2c -> c -> c/2 (the last one 2w -> w -> w).
-- ``up_layers.d-1``: the 1x1 output conv w -> 3.
+It reproduces the generator of the public FlowMag code exactly, so that a published FlowMag
+checkpoint loads unchanged and gives the official outputs (``load_generator``):
+
+- module names and shapes: those of the official ``UNet`` (``models/model_zoo.py``), which sits
+  under ``module.generator.*`` in a release checkpoint (width w, depth d; w=64, d=5 is FlowMag,
+  128 tensors, 17.3 M parameters):
+  ``down_layers.0.double_conv.{0,1,3,4}.*`` (6 + 32 -> w);
+  ``down_layers.{1..d-1}.maxpool_conv.1.double_conv.*`` (2x2 max-pooling, then a double conv;
+  widths 2w, 4w, ..., the deepest keeps the width of the one before: 64-128-256-512-512);
+  ``up_layers.{0..d-2}.conv.double_conv.*`` (bilinear x2 upsampling with align_corners=True, pad
+  to the skip's size, concatenate [skip, up], double conv 2c -> c -> c/2, the last 2w -> w -> w);
+  ``up_layers.{d-1}.conv.*`` (the 1x1 output conv w -> 3). BatchNorm in every double conv.
+- input channels: the two frames stacked on a time axis and flattened per colour channel,
+  ``[R0, R1, G0, G1, B0, B1]``, then the 32 alpha-embedding channels (``alpha_embedding``).
+- the embedding: ``sin(2 * 3.141592 * alpha / lambda_k)`` in float32, ``lambda_k`` =
+  ``torch.logspace(-3, 7, 32, base=2)``; a spatial mask blends it with the alpha = 1 embedding.
+- sizes: images run unpadded at any size (floor max-pooling; each upsampled tensor is padded to
+  its skip's size), as in the official code. Only sides shorter than 2**(depth-1) (16 for
+  FlowMag), where the official code fails, are replicate-padded to that size and cropped back.
+- alpha > 16 applies the model twice with sqrt(alpha) (``magnify_pair``); alpha = 16 is one pass
+  (the official inference refuses exactly 16).
+
+Checkpoints written by ``save_checkpoint`` hold the same keys under ``module.generator.`` plus an
+``epoch`` entry, so the official code loads them as well. Checkpoints of earlier mexflow versions
+(other module names, input channels ``[R0, G0, B0, R1, G1, B1]``) are converted on load.
 """
 from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,51 +50,92 @@ from mexflow.devices import select_device
 
 __all__ = [
     "ALPHA_WAVELENGTHS", "OUTPUT_MODES", "N_ALPHA_CHANNELS", "TWICE_ABOVE_ALPHA",
+    "CHECKPOINT_LAYOUT", "FLOWMAG_ALPHA_RANGE", "AlphaRangeWarning",
     "alpha_embedding", "alpha_map", "FlowMagGenerator",
     "extract_generator_state", "infer_architecture", "load_generator", "save_checkpoint",
-    "load_checkpoint_meta", "select_device", "to_tensor", "to_frames", "magnify_clip",
+    "load_checkpoint_meta", "select_device", "to_tensor", "to_frames", "magnify_pair",
+    "magnify_clip", "alpha_passes", "warn_alpha_range",
 ]
 
 N_ALPHA_CHANNELS = 32
-#: lambda_k = 2**linspace(-3, 7, 32): wavelengths (in units of alpha) of the sine embedding.
-_WAVELENGTHS_F64 = torch.pow(2.0, torch.linspace(-3.0, 7.0, N_ALPHA_CHANNELS, dtype=torch.float64))
-ALPHA_WAVELENGTHS: Tensor = _WAVELENGTHS_F64.float()
+#: lambda_k = 2**linspace(-3, 7, 32), float32 as FlowMag computes it: the embedding's wavelengths.
+ALPHA_WAVELENGTHS: Tensor = torch.logspace(-3.0, 7.0, N_ALPHA_CHANNELS, base=2.0, dtype=torch.float32)
+#: FlowMag writes pi as 3.141592 in its embedding; kept so that its weights see the same inputs.
+_FLOWMAG_PI = 3.141592
 OUTPUT_MODES = ("frame", "residual")
 #: FlowMag was trained with alpha in [1, 16]; larger factors apply the model twice with sqrt(alpha).
 TWICE_ABOVE_ALPHA = 16.0
+#: the trained alpha range of a published FlowMag checkpoint (its config's alpha_low/alpha_high)
+FLOWMAG_ALPHA_RANGE = (1.0, 16.0)
+#: meta["layout"] of checkpoints in the official module names and input order
+CHECKPOINT_LAYOUT = "flowmag"
+_RELEASE_PREFIX = "module.generator."
+
+
+class AlphaRangeWarning(UserWarning):
+    """A magnification factor outside the range the generator was trained on."""
 
 
 # ----------------------------------------------------------------------------- alpha embedding
-def alpha_embedding(alpha, batch: int, h: int, w: int) -> Tensor:
-    """Sine embedding of the magnification factor, (batch, 32, h, w) float32.
+def _embed(a: Tensor) -> Tensor:
+    """sin(2 * 3.141592 * a / lambda_k), float32, on a's device. a: (B,) -> (B, 32);
+    (B, 1, H, W) -> (B, 32, H, W)."""
+    lam = ALPHA_WAVELENGTHS.to(a.device)
+    lam = lam[None, :] if a.ndim == 1 else lam.reshape(1, -1, 1, 1)
+    a = a[:, None] if a.ndim == 1 else a
+    return torch.sin(2 * _FLOWMAG_PI * a / lam)
 
-    Channel k holds ``sin(2*pi*alpha / lambda_k)`` with ``lambda_k = ALPHA_WAVELENGTHS[k]``.
+
+def _as_mask(mask, batch: int, h: int, w: int, device) -> Tensor:
+    m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, Tensor) else mask)
+    m = m.to(device=device, dtype=torch.float32)
+    if m.ndim == 2:
+        m = m[None, None]
+    elif m.ndim == 3:
+        m = m[:, None]
+    if (m.ndim != 4 or m.shape[1] != 1 or tuple(m.shape[2:]) != (h, w)
+            or m.shape[0] not in (1, batch)):
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit batch {batch} and "
+                         f"image {h}x{w}; use (H, W), (B, H, W) or (B, 1, H, W)")
+    return m
+
+
+def alpha_embedding(alpha, batch: int, h: int, w: int, mask=None) -> Tensor:
+    """Sine embedding of the magnification factor, (batch, 32, h, w) float32, as FlowMag's
+    ``AlphaAppender``: channel k holds ``sin(2 * 3.141592 * alpha / lambda_k)`` computed in
+    float32 (alpha rounded to float32 first), ``lambda_k = ALPHA_WAVELENGTHS[k]``.
 
     alpha: a float (or 0-d tensor) for the whole batch; a (B,) tensor, one factor per sample;
-    or a spatial alpha map (B, 1, h, w) / (B, h, w), one factor per pixel (targeted
-    magnification, see ``alpha_map``). A leading dimension of 1 is broadcast to ``batch``.
-    The result is on alpha's device when alpha is a tensor, else on the CPU.
+    or a spatial alpha map (B, 1, h, w) / (B, h, w), one factor per pixel (see ``alpha_map``).
+    A leading dimension of 1 is broadcast to ``batch``.
+    mask: optional (h, w), (B, h, w) or (B, 1, h, w) weights in [0, 1] (FlowMag's targeted
+    magnification): ``emb = mask * emb(alpha) + (1 - mask) * emb(1)``. For a binary mask this
+    equals the embedding of ``alpha_map(mask, alpha)``.
+    The result is on alpha's (else mask's) device when it is a tensor, else on the CPU.
     """
-    device = alpha.device if isinstance(alpha, Tensor) else torch.device("cpu")
-    a = torch.as_tensor(alpha, dtype=torch.float64, device=device)
+    device = (alpha.device if isinstance(alpha, Tensor) else
+              mask.device if isinstance(mask, Tensor) else torch.device("cpu"))
+    a = torch.as_tensor(alpha, dtype=torch.float32, device=device)
     if a.ndim == 0:
         a = a.expand(batch)
     if a.ndim == 1:
         if a.shape[0] not in (1, batch):
             raise ValueError(f"alpha has {a.shape[0]} entries for a batch of {batch}")
-        a = a.reshape(-1, 1, 1, 1).expand(batch, 1, h, w)
+        emb = _embed(a.expand(batch))[:, :, None, None].expand(batch, N_ALPHA_CHANNELS, h, w)
     elif a.ndim in (3, 4):
         if a.ndim == 3:
             a = a.unsqueeze(1)
         if a.shape[1] != 1 or tuple(a.shape[2:]) != (h, w) or a.shape[0] not in (1, batch):
             raise ValueError(f"alpha map of shape {tuple(alpha.shape)} does not fit "
                              f"batch {batch} and image {h}x{w}")
-        a = a.expand(batch, 1, h, w)
+        emb = _embed(a.expand(batch, 1, h, w))
     else:
         raise ValueError(f"alpha must be a scalar, (B,), (B,H,W) or (B,1,H,W); got {a.ndim}-d")
-    # float64 wavelengths and phase: float32 would cost ~4e-6 in the sine for alpha ~ 16
-    lam = _WAVELENGTHS_F64.to(device=device).reshape(1, -1, 1, 1)
-    return torch.sin(2.0 * math.pi * a / lam).float()
+    if mask is not None:
+        m = _as_mask(mask, batch, h, w, device)
+        one = _embed(torch.ones(batch, device=device))[:, :, None, None]
+        emb = emb * m + one.expand(batch, N_ALPHA_CHANNELS, h, w) * (1 - m)
+    return emb.contiguous()
 
 
 def alpha_map(mask, alpha: float, outside: float = 1.0) -> Tensor:
@@ -104,18 +165,66 @@ class DoubleConv(nn.Module):
         return self.double_conv(x)
 
 
+class Down(nn.Module):
+    """2x2 max-pooling (floor), then a double conv; parameters under ``maxpool_conv.1.*``."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.maxpool_conv = nn.Sequential(nn.MaxPool2d(2), DoubleConv(c_in, c_out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.maxpool_conv(x)
+
+
+class Up(nn.Module):
+    """Bilinear x2 upsampling (align_corners=True), zero-pad to the skip's size, concatenate
+    [skip, up], double conv; parameters under ``conv.*``."""
+
+    def __init__(self, c_in: int, c_out: int, c_mid: int):
+        super().__init__()
+        self.conv = DoubleConv(c_in, c_out, c_mid)
+
+    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+        dy, dx = skip.shape[2] - x.shape[2], skip.shape[3] - x.shape[3]
+        if dy or dx:  # odd sides: floor pooling left the upsampled tensor short
+            x = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+        return self.conv(torch.cat([skip, x], dim=1))
+
+
+class OutConv(nn.Module):
+    """The 1x1 output convolution; parameters under ``conv.*``."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel_size=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
 def level_widths(width: int, depth: int) -> list[int]:
     """Channel widths of the down layers: w, 2w, ..., with the deepest equal to the one before."""
     widths = [width * 2 ** i for i in range(depth - 1)]
     return widths + [widths[-1]]
 
 
+def stack_frames(x0: Tensor, x1: Tensor) -> Tensor:
+    """(B, 3, H, W) x 2 -> (B, 6, H, W) in FlowMag's order [R0, R1, G0, G1, B0, B1] (the frames
+    stacked on a time axis, then colour and time flattened together)."""
+    return torch.stack([x0, x1], dim=2).flatten(1, 2)
+
+
 class FlowMagGenerator(nn.Module):
-    """U-Net magnifier. forward(x0, x1, alpha) -> y, all images (B, 3, H, W) float32 in [0, 1].
+    """U-Net magnifier. forward(x0, x1, alpha, mask=None) -> y, all images (B, 3, H, W) float32
+    in [0, 1].
 
     output="frame": y = sigmoid(conv(...)) is the magnified frame (FlowMag; published weights).
     output="residual": y = clamp(x1 + conv(...), 0, 1), with the output conv zero-initialised so
     that an untrained model returns x1 unchanged. Both modes have identical parameter names.
+
+    ``alpha_range``: the (lo, hi) range of factors the weights were trained on, or None when
+    unknown; ``load_generator`` sets it and ``magnify_clip`` warns outside it.
     """
 
     def __init__(self, width: int = 64, depth: int = 5, output: str = "frame"):
@@ -127,56 +236,59 @@ class FlowMagGenerator(nn.Module):
         if output not in OUTPUT_MODES:
             raise ValueError(f"output must be one of {OUTPUT_MODES}, got {output!r}")
         self.width, self.depth, self.output = int(width), int(depth), output
+        self.alpha_range: tuple[float, float] | None = None
         self._encoder_frozen = False
         c = level_widths(width, depth)
         c_in = 6 + N_ALPHA_CHANNELS
-        self.down_layers = nn.ModuleList(
-            [DoubleConv(c_in if i == 0 else c[i - 1], c[i]) for i in range(depth)])
+        downs: list[nn.Module] = [DoubleConv(c_in, c[0])]
+        downs += [Down(c[i - 1], c[i]) for i in range(1, depth)]
+        self.down_layers = nn.ModuleList(downs)
         ups: list[nn.Module] = []
         for j in range(depth - 2, -1, -1):  # skip level, deepest first
             # The incoming (upsampled) tensor always has the skip's width c[j].
-            ups.append(DoubleConv(2 * c[j], c[max(j - 1, 0)], c_mid=c[j]))
-        ups.append(nn.Conv2d(c[0], 3, kernel_size=1))
+            ups.append(Up(2 * c[j], c[max(j - 1, 0)], c_mid=c[j]))
+        ups.append(OutConv(c[0], 3))
         self.up_layers = nn.ModuleList(ups)
         if output == "residual":
-            nn.init.zeros_(self.up_layers[-1].weight)
-            nn.init.zeros_(self.up_layers[-1].bias)
+            nn.init.zeros_(self.up_layers[-1].conv.weight)
+            nn.init.zeros_(self.up_layers[-1].conv.bias)
 
     @property
     def size_multiple(self) -> int:
-        """Image sides are padded internally to a multiple of this (2**(depth-1))."""
+        """2**(depth-1): the number of pixels one deepest-level cell covers. Sides need not be
+        multiples of it; sides shorter than it are padded internally."""
         return 2 ** (self.depth - 1)
 
     @property
     def encoder_frozen(self) -> bool:
         return self._encoder_frozen
 
-    def forward(self, x0: Tensor, x1: Tensor, alpha) -> Tensor:
-        """x0, x1: (B, 3, H, W) float32 in [0, 1], any H, W; alpha: see ``alpha_embedding``.
-        Returns (B, 3, H, W) float32 in [0, 1]."""
+    def forward(self, x0: Tensor, x1: Tensor, alpha, mask=None) -> Tensor:
+        """x0, x1: (B, 3, H, W) float32 in [0, 1], any H, W; alpha, mask: see
+        ``alpha_embedding``. Returns (B, 3, H, W) float32 in [0, 1]."""
         if x0.shape != x1.shape or x0.ndim != 4 or x0.shape[1] != 3:
             raise ValueError(f"x0 and x1 must both be (B, 3, H, W); got {tuple(x0.shape)} "
                              f"and {tuple(x1.shape)}")
         b, _, h, w = x1.shape
         if isinstance(alpha, Tensor):
             alpha = alpha.to(x1.device)
-        emb = alpha_embedding(alpha, b, h, w).to(device=x1.device, dtype=x1.dtype)
-        x = pad_to_multiple(torch.cat([x0, x1, emb], dim=1), self.size_multiple)
+        if isinstance(mask, Tensor):
+            mask = mask.to(x1.device)
+        emb = alpha_embedding(alpha, b, h, w, mask=mask).to(device=x1.device, dtype=x1.dtype)
+        x = torch.cat([stack_frames(x0, x1), emb], dim=1)
+        # FlowMag runs unpadded; only sides too short to be pooled depth-1 times are padded.
+        n = self.size_multiple
+        ph, pw = max(n - h, 0), max(n - w, 0)
+        if ph or pw:
+            x = F.pad(x, [0, pw, 0, ph], mode="replicate")
 
         skips = []
-        for i, layer in enumerate(self.down_layers):
-            if i > 0:
-                x = F.max_pool2d(x, 2)
+        for layer in self.down_layers:
             x = layer(x)
             skips.append(x)
-        skips.pop()  # the deepest output is x itself
+        x = skips.pop()  # the bottleneck
         for layer in self.up_layers[:-1]:
-            skip = skips.pop()
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
-            dy, dx = skip.shape[2] - x.shape[2], skip.shape[3] - x.shape[3]
-            if dy or dx:
-                x = F.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
-            x = layer(torch.cat([skip, x], dim=1))
+            x = layer(x, skips.pop())
         out = self.up_layers[-1](x)[:, :, :h, :w]
         if self.output == "frame":
             return torch.sigmoid(out)
@@ -202,30 +314,49 @@ class FlowMagGenerator(nn.Module):
         return [p for p in self.parameters() if p.requires_grad]
 
 
-def pad_to_multiple(x: Tensor, multiple: int) -> Tensor:
-    """Pad (B, C, H, W) at the bottom/right to sides divisible by ``multiple``, by reflection
-    (replication where the image is too small to reflect)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if not (ph or pw):
-        return x
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, [0, pw, 0, ph], mode=mode)
-
-
 # ----------------------------------------------------------------------------- checkpoints
-_PREFIXES = ("module.generator.", "generator.", "module.")
+_PREFIXES = (_RELEASE_PREFIX, "generator.", "module.")
+#: legacy mexflow input order [R0, G0, B0, R1, G1, B1] -> FlowMag's [R0, R1, G0, G1, B0, B1]:
+#: FlowMag's input channel k is legacy channel _LEGACY_CHANNELS[k] (embedding unchanged).
+_LEGACY_CHANNELS = [0, 3, 1, 4, 2, 5] + list(range(6, 6 + N_ALPHA_CHANNELS))
+_LEGACY_KEY = re.compile(r"^(?:down_layers\.[1-9]\d*\.double_conv\.|"
+                         r"up_layers\.\d+\.(?:double_conv\.|weight$|bias$))")
+_FLOWMAG_KEY = re.compile(r"^(?:down_layers\.\d+\.maxpool_conv\.|up_layers\.\d+\.conv\.)")
+
+
+def _convert_legacy(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Keys and first-conv input channels of an earlier mexflow generator in FlowMag's layout
+    (an exact re-arrangement: the converted model computes the same function)."""
+    out = {}
+    for key, value in state.items():
+        layer, idx, rest = (key.split(".", 2) + ["", ""])[:3]
+        if not rest:
+            pass
+        elif layer == "down_layers" and idx != "0":
+            key = f"down_layers.{idx}.maxpool_conv.1.{rest}"
+        elif layer == "up_layers":
+            key = f"up_layers.{idx}.conv.{rest}"
+        out[key] = value
+    first = "down_layers.0.double_conv.0.weight"
+    if first in out and out[first].shape[1] == len(_LEGACY_CHANNELS):
+        out[first] = out[first][:, _LEGACY_CHANNELS].clone()
+    return out
 
 
 def extract_generator_state(obj) -> dict[str, Tensor]:
-    """Generator state dict (keys ``down_layers.*`` / ``up_layers.*``) out of a loaded checkpoint.
+    """Generator state dict, in FlowMag's module names and input order, out of a loaded checkpoint.
 
-    Accepts a FlowMag release state dict (DataParallel, keys ``module.generator.*``; the flow
-    network and other keys are dropped), keys ``generator.*``, a bare generator state dict, or
-    this project's checkpoint ``{"state_dict": ..., "meta": {...}}``.
-    Raises ValueError when no generator keys are found.
+    Accepts a FlowMag release (``{"state_dict": DataParallel state dict, ...}`` with keys
+    ``module.generator.*``; the loss's RAFT ``module.mm_loss_fn.flow_net.*``, the optimiser state
+    and the epoch are dropped), keys ``generator.*`` or ``module.*``, a bare generator state dict,
+    or a mexflow checkpoint ``{"state_dict": ..., "meta": {...}}``. A generator of an earlier
+    mexflow version (keys ``down_layers.{i}.double_conv.*``, ``up_layers.{j}.double_conv.*``,
+    ``up_layers.{d-1}.weight``; input channels [R0, G0, B0, R1, G1, B1]) is converted exactly.
+    Raises ValueError when no generator keys are found, or for mixed or contradictory layouts.
     """
+    meta = None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else None
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
         raise ValueError(f"expected a state dict, got {type(obj).__name__}")
@@ -233,18 +364,35 @@ def extract_generator_state(obj) -> dict[str, Tensor]:
     def is_gen(key: str) -> bool:
         return key.startswith(("down_layers.", "up_layers."))
 
+    state = {}
     for prefix in ("",) + _PREFIXES:
         state = {k[len(prefix):]: v for k, v in obj.items()
                  if isinstance(k, str) and k.startswith(prefix) and is_gen(k[len(prefix):])}
         if state:
-            return state
-    keys = [str(k) for k in list(obj)[:8]]
-    raise ValueError(f"no generator keys (down_layers.* / up_layers.*, optionally under "
-                     f"{', '.join(_PREFIXES)}) among {len(obj)} keys; first keys: {keys}")
+            break
+    if not state:
+        keys = [str(k) for k in list(obj)[:8]]
+        raise ValueError(f"no generator keys (down_layers.* / up_layers.*, optionally under "
+                         f"{', '.join(_PREFIXES)}) among {len(obj)} keys; first keys: {keys}")
+    legacy = [k for k in state if _LEGACY_KEY.match(k)]
+    flowmag = [k for k in state if _FLOWMAG_KEY.match(k)]
+    if legacy and flowmag:
+        raise ValueError(f"generator keys mix FlowMag module names ({flowmag[0]}) with those of "
+                         f"earlier mexflow versions ({legacy[0]})")
+    layout = (meta or {}).get("layout")
+    if layout is not None and layout != CHECKPOINT_LAYOUT:
+        raise ValueError(f"unknown checkpoint layout {layout!r} (this mexflow reads "
+                         f"{CHECKPOINT_LAYOUT!r} and earlier unmarked mexflow checkpoints)")
+    if legacy:
+        if layout is not None:
+            raise ValueError(f"checkpoint marked layout {layout!r} holds keys of earlier mexflow "
+                             f"versions ({legacy[0]})")
+        state = _convert_legacy(state)
+    return state
 
 
 def infer_architecture(state: dict[str, Tensor]) -> dict:
-    """{"width": int, "depth": int} of the generator whose state dict this is."""
+    """{"width": int, "depth": int} of the generator whose state dict this is (either layout)."""
     first = state.get("down_layers.0.double_conv.0.weight")
     if first is None:
         raise ValueError("state dict lacks down_layers.0.double_conv.0.weight")
@@ -279,15 +427,20 @@ def _json_like(value, where: str = "meta"):
 
 
 def save_checkpoint(path, generator: FlowMagGenerator, meta: dict) -> None:
-    """Write {"state_dict": CPU tensors, "meta": meta + width, depth, output} atomically (temp
-    file in the same folder, then os.replace). meta values: plain JSON-like types only, so that
-    ``torch.load(..., weights_only=True)`` reads it back."""
+    """Write a checkpoint atomically (temp file in the same folder, then os.replace):
+    ``{"state_dict": {"module.generator." + key: CPU tensor}, "meta": meta + width, depth,
+    output, layout, "epoch": 0}``. The keys and the ``epoch`` entry are those of a FlowMag
+    release, so FlowMag's own code loads the file too (meaningful for output="frame", the only
+    mode it has). meta["layout"] = CHECKPOINT_LAYOUT marks FlowMag's module names and input
+    order. meta values: plain JSON-like types only, so that ``torch.load(...,
+    weights_only=True)`` reads it back."""
     path = Path(path)
     full_meta = _json_like(dict(meta))
-    full_meta.update(width=generator.width, depth=generator.depth, output=generator.output)
-    payload = {"state_dict": {k: v.detach().cpu().clone() for k, v in
+    full_meta.update(width=generator.width, depth=generator.depth, output=generator.output,
+                     layout=CHECKPOINT_LAYOUT)
+    payload = {"state_dict": {_RELEASE_PREFIX + k: v.detach().cpu().clone() for k, v in
                               generator.state_dict().items()},
-               "meta": full_meta}
+               "meta": full_meta, "epoch": 0}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -301,7 +454,19 @@ def save_checkpoint(path, generator: FlowMagGenerator, meta: dict) -> None:
 
 
 def _load(path):
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """torch.load with weights_only=True onto the CPU (a release saved from CUDA tensors loads
+    on a CPU-only machine); unreadable files raise ValueError naming the file."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # UnpicklingError, RuntimeError of a broken archive, ...
+        text = str(exc)
+        found = re.search(r"WeightsUnpickler error: (.*?)(?: was not an allowed global|\n|$)", text)
+        reason = found.group(1).strip() if found else (text.strip().splitlines() or [""])[0]
+        raise ValueError(f"{path}: not a readable weights-only PyTorch checkpoint "
+                         f"({type(exc).__name__}: {reason}); mexflow reads tensors, numbers, "
+                         f"strings and containers of them only") from exc
 
 
 def load_checkpoint_meta(path) -> dict:
@@ -313,20 +478,36 @@ def load_checkpoint_meta(path) -> dict:
     return {}
 
 
+def _trained_range(meta: dict | None) -> tuple[float, float] | None:
+    """FLOWMAG_ALPHA_RANGE for a checkpoint without mexflow metadata (a FlowMag release), the
+    meta's alpha_range for a mexflow checkpoint, None when it records none."""
+    if meta is None:
+        return FLOWMAG_ALPHA_RANGE
+    rng = meta.get("alpha_range")
+    if (isinstance(rng, (list, tuple)) and len(rng) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in rng)):
+        return float(rng[0]), float(rng[1])
+    return None
+
+
 def load_generator(path, output: str | None = None, device="cpu") -> FlowMagGenerator:
     """Build the generator matching the checkpoint's shapes, load it strictly, eval mode.
 
-    output: "frame" / "residual"; None takes it from the project checkpoint's meta, else
-    "frame" (a published FlowMag checkpoint).
+    Reads FlowMag releases, mexflow checkpoints and those of earlier mexflow versions (see
+    ``extract_generator_state``) with ``weights_only=True``, onto the CPU first.
+    output: "frame" / "residual"; None takes it from the mexflow checkpoint's meta, else
+    "frame" (a published FlowMag checkpoint). Sets ``alpha_range``: the meta's alpha_range, or
+    FLOWMAG_ALPHA_RANGE = (1, 16) for a checkpoint without mexflow metadata.
     """
     obj = _load(path)
-    meta = obj.get("meta") if isinstance(obj, dict) else None
+    meta = obj.get("meta") if isinstance(obj, dict) and isinstance(obj.get("meta"), dict) else None
     if output is None:
         output = (meta or {}).get("output", "frame")
     state = extract_generator_state(obj)
     arch = infer_architecture(state)
     gen = FlowMagGenerator(width=arch["width"], depth=arch["depth"], output=output)
     gen.load_state_dict(state, strict=True)
+    gen.alpha_range = _trained_range(meta)
     return gen.to(torch.device(device)).eval()
 
 
@@ -362,6 +543,62 @@ def to_frames(t: Tensor, gray: bool) -> np.ndarray:
     return torch.round(t * 255.0).to(torch.uint8).numpy()
 
 
+def alpha_passes(alpha: float) -> tuple[float, int]:
+    """(factor per pass, passes): (alpha, 1) for alpha <= 16; (sqrt(alpha), 2) above, FlowMag's
+    rule for factors beyond its training range (16 itself is one pass here; FlowMag's inference
+    refuses exactly 16)."""
+    alpha = float(alpha)
+    if alpha > TWICE_ABOVE_ALPHA:
+        return math.sqrt(alpha), 2
+    return alpha, 1
+
+
+def magnify_pair(generator: FlowMagGenerator, x0: Tensor, x1: Tensor, alpha: float,
+                 alpha_mask=None) -> Tensor:
+    """FlowMag inference on frame pairs, (B, 3, H, W) float32 in [0, 1] -> magnified x1.
+
+    alpha <= 16: ``G(x0, x1, alpha)``; alpha > 16: ``G(x0, G(x0, x1, sqrt a), sqrt a)`` (the
+    float output of the first pass feeds the second). alpha_mask: (H, W) weights in [0, 1]
+    (bool: targeted magnification), blended into the embedding as in ``alpha_embedding`` in
+    every pass. Gradients are not disabled here.
+    """
+    a, passes = alpha_passes(alpha)
+    mask = None
+    if alpha_mask is not None:
+        mask = torch.as_tensor(np.asarray(alpha_mask) if not isinstance(alpha_mask, Tensor)
+                               else alpha_mask).to(device=x1.device, dtype=torch.float32)
+        if tuple(mask.shape) != tuple(x1.shape[2:]):
+            raise ValueError(f"alpha_mask {tuple(mask.shape)} does not match frames "
+                             f"{tuple(x1.shape[2:])}")
+    y = x1
+    for _ in range(passes):
+        y = generator(x0, y, a) if mask is None else generator(x0, y, a, mask=mask)
+    return y
+
+
+def warn_alpha_range(generator: FlowMagGenerator, alpha: float, masked: bool = False,
+                     stacklevel: int = 2) -> bool:
+    """Warn (AlphaRangeWarning) when a factor the network will see lies outside its trained
+    ``alpha_range`` (no check when that is None). The factors seen: the per-pass factor of
+    ``alpha_passes`` (alpha, or sqrt(alpha) above 16), and 1 outside a mask. So a FlowMag
+    release, trained on [1, 16], runs 1 <= alpha <= 256 without a warning. Returns whether it
+    warned."""
+    rng = getattr(generator, "alpha_range", None)
+    if rng is None:
+        return False
+    lo, hi = rng
+    a, passes = alpha_passes(alpha)
+    seen = [a] + ([1.0] if masked else [])
+    bad = [v for v in seen if not (lo <= v <= hi)]
+    if not bad:
+        return False
+    how = f"alpha {float(alpha):g}" + (f" (two passes of {a:g})" if passes == 2 else "")
+    warnings.warn(f"{how}: the generator sees factor {bad[0]:g}, outside its trained range "
+                  f"[{lo:g}, {hi:g}]; expect unreliable magnification", AlphaRangeWarning,
+                  stacklevel=stacklevel + 1)
+    return True
+
+
 @torch.no_grad()
 def magnify_clip(generator: FlowMagGenerator, frames: np.ndarray, alpha: float,
                  batch_size: int = 8, device=None,
@@ -370,14 +607,19 @@ def magnify_clip(generator: FlowMagGenerator, frames: np.ndarray, alpha: float,
 
     frames: (T, H, W, 3) uint8 RGB or (T, H, W) uint8 gray; returns the same shape and dtype,
     with output frame 0 = input frame 0. alpha > 16 applies the model twice with sqrt(alpha):
-    y' = G(x0, xi, sqrt a), y = G(x0, y', sqrt a). alpha_mask (H, W) bool: targeted
-    magnification (alpha inside the mask, 1 outside). device: None keeps the generator's device;
-    otherwise the generator is moved there. The generator is put in eval mode.
+    y' = G(x0, xi, sqrt a), y = G(x0, y', sqrt a) (``magnify_pair``). alpha_mask (H, W) bool (or
+    weights in [0, 1]): targeted magnification, FlowMag's mask blend of the embeddings of alpha
+    and 1. Warns once per call (``warn_alpha_range``) outside the generator's trained range.
+    device: None keeps the generator's device; otherwise the generator is moved there. The
+    generator is put in eval mode.
     """
     frames = np.asarray(frames)
     gray = frames.ndim == 3
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if alpha_mask is not None and tuple(np.shape(alpha_mask)) != frames.shape[1:3]:
+        raise ValueError(f"alpha_mask {np.shape(alpha_mask)} does not match frames "
+                         f"{frames.shape[1:3]}")
     if device is None:
         device = next(generator.parameters()).device
     else:
@@ -388,20 +630,14 @@ def magnify_clip(generator: FlowMagGenerator, frames: np.ndarray, alpha: float,
     out = frames.copy()
     if len(frames) < 2:
         return out
-    twice = alpha > TWICE_ABOVE_ALPHA
-    a = math.sqrt(alpha) if twice else float(alpha)
+    # stacklevel: the caller of magnify_clip (through torch.no_grad's wrapper)
+    warn_alpha_range(generator, alpha, masked=alpha_mask is not None, stacklevel=3)
+    mask = None
     if alpha_mask is not None:
-        if alpha_mask.shape != frames.shape[1:3]:
-            raise ValueError(f"alpha_mask {alpha_mask.shape} does not match frames "
-                             f"{frames.shape[1:3]}")
-        a = alpha_map(alpha_mask, a, outside=1.0).to(device)
-
+        mask = torch.as_tensor(np.asarray(alpha_mask)).to(device=device, dtype=torch.float32)
     x0 = to_tensor(frames[:1]).to(device)
     for start in range(1, len(frames), batch_size):
         xi = to_tensor(frames[start:start + batch_size]).to(device)
-        ref = x0.expand(len(xi), -1, -1, -1)
-        y = generator(ref, xi, a)
-        if twice:
-            y = generator(ref, y, a)
+        y = magnify_pair(generator, x0.expand(len(xi), -1, -1, -1), xi, alpha, mask)
         out[start:start + len(xi)] = to_frames(y, gray)
     return out
