@@ -53,3 +53,21 @@ def test_magnify_reads_a_video_and_reports_bad_input(tmp_path, capsys):
     empty.mkdir()
     with pytest.raises(ValueError, match="no image files"):
         main(["magnify", str(empty), "-m", "evm", "--fps", "30"])
+
+
+def test_magnify_with_a_checkpoint_in_the_flowmag_release_structure(tmp_path):
+    """`-m learned=PATH` reads a file laid out as FlowMag's train.py saves it: the generator under
+    module.generator.* beside the loss's RAFT, the optimiser state and the epoch."""
+    frames = _clip(t=4, size=40)
+    write_video(tmp_path / "in.mp4", frames, 25.0)
+    torch.manual_seed(0)
+    state = {"module.generator." + k: v for k, v in FlowMagGenerator(width=4, depth=3).state_dict().items()}
+    state["module.mm_loss_fn.flow_net.fnet.conv1.weight"] = torch.zeros(64, 3, 7, 7)
+    ckpt = tmp_path / "chkpt_00003.pth"
+    torch.save({"state_dict": state, "epoch": 3,
+                "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 3e-4, "params": [0]}]}},
+               ckpt)
+    assert main(["magnify", str(tmp_path / "in.mp4"), "-m", f"learned={ckpt}", "--alpha", "20",
+                 "--device", "cpu", "-o", str(tmp_path / "o")]) == 0
+    video, _ = read_frames(tmp_path / "o" / "learned_chkpt_00003.mp4")
+    assert video.shape == frames.shape
