@@ -45,14 +45,27 @@ def test_magnify_reads_a_video_and_reports_bad_input(tmp_path, capsys):
     write_video(tmp_path / "in.mp4", frames, 25.0)
     assert main(["magnify", str(tmp_path / "in.mp4"), "-m", "evm", "-o", str(tmp_path / "o")]) == 0
     assert read_frames(tmp_path / "o" / "evm.mp4")[0].shape == frames.shape
-    with pytest.raises(FileNotFoundError, match="no such video"):
-        main(["magnify", str(tmp_path / "missing.mp4"), "-m", "evm"])
+    capsys.readouterr()
+    assert main(["magnify", str(tmp_path / "missing.mp4"), "-m", "evm"]) == 2
+    assert _error_line(capsys) == f"mexflow: error: {tmp_path / 'missing.mp4'}: no such video file or frame folder"
     with pytest.raises(SystemExit):
         main(["magnify", str(tmp_path / "in.mp4"), "-m", "learned"])       # learned needs =CHECKPOINT
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match="no image files"):
-        main(["magnify", str(empty), "-m", "evm", "--fps", "30"])
+    capsys.readouterr()
+    assert main(["magnify", str(empty), "-m", "evm", "--fps", "30"]) == 2
+    assert "no image files" in _error_line(capsys)
+    with pytest.raises(FileNotFoundError, match="no such video"):            # --debug: the exception itself
+        main(["magnify", "--debug", str(tmp_path / "missing.mp4"), "-m", "evm"])
+
+
+def _error_line(capsys) -> str:
+    """The one `mexflow: error:` line on stderr (log lines aside); no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("mexflow: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
 
 
 def test_magnify_with_a_checkpoint_in_the_flowmag_release_structure(tmp_path):
