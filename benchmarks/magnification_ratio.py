@@ -1,22 +1,29 @@
-"""Magnification ratio of every magnifier against ground truth, on held-out synthetic clips.
+"""Gain ratio of every magnifier against known motion (README, "Magnification").
 
     python benchmarks/magnification_ratio.py --out benchmarks/out/magnification_ratio.json
 
-Generates a fresh synthetic corpus (a seed and identities no training run saw), aligns it like
-the workflow (MTCNN + template matching, 224 px, onset..offset), normalises each clip to 8
-frames, finds the face-region masks with FaceMesh, then magnifies with EVM and with the learned
-checkpoints that `make run` trained (results/magnifiers, results/{dataset}/magnifiers) at
-alpha in {2, 5, 10, 20} (DeMagPlus at 1/2 and 1/4). For each clip the magnified motion
-(Farnebäck, frame 0 -> i) is projected on the true displacement (`truth_errors`):
-gain ratio = effective alpha of the magnified clip / that of the original / alpha
-(1 = exactly alpha times the true motion; the original's own measurement bias divided out).
-Also reported: the share of the added motion inside the face-part masks against the masks'
-share of the image (what a spatially uniform magnifier would give). Medians over clips.
+Two tests, both with the motion known:
+- held-out synthetic clips: a freshly generated corpus (a seed and identities no training run
+  saw), aligned like the workflow (MTCNN + template matching, 224 px, onset..offset), normalised
+  to 8 frames, face-part masks from FaceMesh; the true displacement comes from the ground truth;
+- a real face photograph moved by known smooth sub-pixel fields (`moving_photo_clip`).
+
+gain ratio = gain of the magnified clip along the true displacement / the same for a perfectly
+magnified rendering (`mexflow.magnify.gain`); 1 = exactly alpha times the true motion. Also the
+in-mask gain ratio, the share of the added motion inside the face-part masks against the masks'
+share of the image, and MagPlus's MMR. Medians over clips.
+
+Magnifiers: EVM (the config's Emotion Engine band and the `me` preset, when available), the
+Lagrangian reference (when available), the generic model (`--generic`, default the shipped
+checkpoint), test-time adaptation of it, the fine-tuned models of a run (results/{dataset}/
+magnifiers: MagPlus, face-aware lambda 2 / 5, DeMagPlus), and targeted magnification (the generic
+model with alpha inside the face-part masks, 1 outside).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -25,24 +32,26 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mexflow.align.mtcnn import MTCNN
-from mexflow.geometry.masks import region_masks
-from mexflow.landmarks import FaceMeshRunner, clip_landmarks
-from mexflow.magnify.evm import EVMParams, magnify_evm
-from mexflow.magnify.generator import load_generator, magnify_clip
-from mexflow.magnify.metrics import displacement_between, truth_errors
+from mexflow.magnify.gain import PHOTO_FIELDS, gain_ratios, moving_photo_clip
+from mexflow.magnify.generator import load_checkpoint_meta, load_generator, magnify_clip
+from mexflow.magnify.metrics import motion_magnification_ratio
 from mexflow.report.tables import markdown_table
-from mexflow.synthetic.checks import aligned_truth_clips
-from mexflow.synthetic.corpus import SyntheticConfig, write_synthetic_corpus
-from mexflow.temporal import normalise_clip
 
 ALPHAS = (2.0, 5.0, 10.0, 20.0)
-DEMAG_ALPHAS = (0.5, 0.25)
+DEMAG_ALPHAS = (0.5, 0.25, 0.125)
 
 
 def held_out_clips(root: Path, subjects: int, clips: int, seed: int, frames: int):
-    """[(clip name, truth, aligned window (N,224,224,3), normalised (T,...), source frame numbers,
-    fps, masks, region names)] of a freshly generated corpus."""
+    """[{name, clip (T,224,224,3), disp (T-1,224,224,2), masks, names, window, fps}] of a freshly
+    generated, aligned and normalised synthetic corpus."""
+    from mexflow.align.mtcnn import MTCNN
+    from mexflow.geometry.masks import region_masks
+    from mexflow.landmarks import FaceMeshRunner, clip_landmarks
+    from mexflow.magnify.metrics import displacement_between
+    from mexflow.synthetic.checks import aligned_truth_clips
+    from mexflow.synthetic.corpus import SyntheticConfig, write_synthetic_corpus
+    from mexflow.temporal import normalise_clip
+
     truth = write_synthetic_corpus(root, SyntheticConfig(seed=seed, subjects=subjects,
                                                          clips_per_subject=clips), workers=2)
     out = []
@@ -53,74 +62,143 @@ def held_out_clips(root: Path, subjects: int, clips: int, seed: int, frames: int
             source = np.interp(positions, np.arange(len(numbers)), numbers.astype(float))
             geo = clip_landmarks(aligned.frames, 0, runner=runner)
             names, masks = region_masks(geo["reference_landmarks"], aligned.frames.shape[1:3])
-            name = f"{r['subject']}/{r['clip']}"
-            out.append((name, gt, aligned, clip, source, gt.fps, masks, names))
+            disp = np.stack([displacement_between(gt, aligned.box, clip.shape[1], source[0], f)
+                             for f in source[1:]])
+            out.append({"name": f"{r['subject']}/{r['clip']}", "clip": clip, "disp": disp,
+                        "masks": masks, "names": list(names), "window": aligned.frames,
+                        "fps": float(gt.fps), "frames": frames})
     return out
 
 
-def measure(method: str, alpha: float, clips, magnify) -> list[dict]:
+def photo_clips():
+    return [{"name": f"photo/seed{s}_{p:g}px", "clip": c, "disp": d}
+            for s, p in PHOTO_FIELDS for c, d in [moving_photo_clip(s, p)]]
+
+
+def measure(method: str, alpha: float, items, magnify, test: str) -> list[dict]:
     rows = []
-    for name, gt, aligned, clip, source, fps, masks, names in clips:
-        mag = magnify(aligned, clip, fps)
-        disp = np.stack([displacement_between(gt, aligned.box, clip.shape[1], source[0], f)
-                         for f in source[1:]])
-        m = truth_errors(clip, mag, alpha, disp, masks=masks, region_names=names)
-        rows.append({"method": method, "alpha": alpha, "clip": name,
-                     "gain_ratio": m["effective_alpha"] / m["orig_effective_alpha"] / alpha,
-                     "effective_alpha": m["effective_alpha"] / m["orig_effective_alpha"],
-                     "orig_effective_alpha": m["orig_effective_alpha"],
-                     "added_share_in_masks": m.get("added_share_in_masks", np.nan),
-                     "mask_area_share": m.get("mask_area_share", np.nan)})
+    for it in items:
+        mag = magnify(it, alpha)
+        r = gain_ratios(it["clip"], mag, alpha, it["disp"], it.get("masks"), it.get("names"))
+        r.update(method=method, alpha=alpha, test=test, clip=it["name"],
+                 mmr=motion_magnification_ratio(it["clip"], mag))
+        rows.append(r)
     return rows
+
+
+def learned(g, mask_key=None):
+    def run(it, alpha):
+        mask = None
+        if mask_key:
+            mask = np.logical_or.reduce([m for n, m in zip(it["names"], it["masks"]) if n != "face"])
+        return magnify_clip(g, it["clip"], alpha, alpha_mask=mask)
+    return run
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="synthetic", help="whose fine-tuned magnifiers to measure")
     ap.add_argument("--results", default="results")
+    ap.add_argument("--generic", default=None, help="generic checkpoint (default: the shipped one)")
     ap.add_argument("--subjects", type=int, default=3)
     ap.add_argument("--clips", type=int, default=3)
     ap.add_argument("--seed", type=int, default=101)
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tta-steps", type=int, default=10)
+    ap.add_argument("--only", nargs="*", help="measure only these methods")
     ap.add_argument("--out", default="benchmarks/out/magnification_ratio.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     res = Path(args.results)
-    learned = {"flowmag": res / "magnifiers" / "generic.pt"}
-    for name in ("magplus", "faceaware_l2", "faceaware_l5"):
-        learned[name] = res / args.dataset / "magnifiers" / f"{name}.pt"
-    demag = res / args.dataset / "magnifiers" / "demagplus.pt"
+    if args.generic is None:
+        from mexflow.magnify.shipped import shipped_generic_path
+        args.generic = shipped_generic_path()
+    want = (lambda m: not args.only or m in args.only)
+
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        clips = held_out_clips(Path(tmp) / "corpus", args.subjects, args.clips, args.seed, args.frames)
-    print(f"{len(clips)} held-out clips ready in {time.perf_counter() - t0:.0f} s")
-    rows = []
-    for alpha in ALPHAS:
-        params = EVMParams(alpha=alpha)
-        rows += measure("evm", alpha, clips,
-                        lambda al, c, fps, p=params: normalise_clip(magnify_evm(al.frames, p, fps), len(c), "uniform")[0])
-        for name, path in learned.items():
-            if not path.exists():
-                print(f"skipping {name}: {path} not found (run `make run` first)")
-                continue
-            g = load_generator(path)
-            rows += measure(name, alpha, clips, lambda al, c, fps, g=g, a=alpha: magnify_clip(g, c, a))
+        syn = held_out_clips(Path(tmp) / "corpus", args.subjects, args.clips, args.seed, args.frames)
+    photos = photo_clips()
+    print(f"{len(syn)} held-out clips and {len(photos)} photo clips ready in {time.perf_counter() - t0:.0f} s")
+
+    methods: dict[str, tuple] = {}  # name -> (magnify(it, alpha), alphas, tests)
+    both = ("synthetic", "photo")
+    try:
+        from mexflow.magnify.evm import EVMParams, magnify_evm
+        from mexflow.temporal import normalise_clip
+
+        def evm(preset):
+            def run(it, alpha):
+                if "window" not in it:
+                    raise KeyError("window")
+                params = EVMParams.from_dict({"alpha": alpha, **({"preset": preset} if preset else {})})
+                out = magnify_evm(it["window"], params, fps=it["fps"])
+                return normalise_clip(out, it["frames"], "uniform")[0]
+            return run
+        methods["evm"] = (evm(None), ALPHAS, ("synthetic",))
+    except ImportError:
+        pass
+    try:
+        from mexflow.magnify.lagrangian import magnify_lagrangian
+        methods["lagrangian"] = (lambda it, a: magnify_lagrangian(it["clip"], a), ALPHAS, both)
+    except ImportError:
+        print("no Lagrangian magnifier in this tree")
+
+    generic = load_generator(args.generic)
+    methods["flowmag"] = (learned(generic), ALPHAS, both)
+    methods["flowmag_targeted"] = (learned(generic, "parts"), ALPHAS, ("synthetic",))
+
+    from mexflow.magnify.train import TrainSpec, adapt_to_clip
+    tta_spec = TrainSpec.from_dict({"steps": args.tta_steps, "batch_size": 4, "lr": 1e-4, "crop": 64,
+                                    "objective": "generated", "log_every": 10 ** 9})
+    adapted: dict[str, object] = {}
+
+    def tta(it, alpha):
+        if it["name"] not in adapted:
+            adapted[it["name"]] = adapt_to_clip(generic, it["clip"], tta_spec, None)
+        return magnify_clip(adapted[it["name"]], it["clip"], alpha)
+    methods["flowmag_tta"] = (tta, ALPHAS, both)
+
+    for name in ("magplus", "faceaware_l2", "faceaware_l5"):
+        path = res / args.dataset / "magnifiers" / f"{name}.pt"
+        if path.exists():
+            methods[name] = (learned(load_generator(path)), ALPHAS, both)
+        else:
+            print(f"skipping {name}: {path} not found (run `make run` first)")
+    demag = res / args.dataset / "magnifiers" / "demagplus.pt"
     if demag.exists():
-        g = load_generator(demag)
-        for alpha in DEMAG_ALPHAS:
-            rows += measure("demagplus", alpha, clips, lambda al, c, fps, a=alpha: magnify_clip(g, c, a))
+        methods["demagplus"] = (learned(load_generator(demag)), DEMAG_ALPHAS, both)
+
+    rows = []
+    for name, (fn, alphas, tests) in methods.items():
+        if not want(name):
+            continue
+        t1 = time.perf_counter()
+        for alpha in alphas:
+            if "synthetic" in tests:
+                rows += measure(name, alpha, syn, fn, "synthetic")
+            if "photo" in tests:
+                rows += measure(name, alpha, photos, fn, "photo")
+        print(f"{name}: {time.perf_counter() - t1:.0f} s")
     df = pd.DataFrame(rows)
-    table = df.groupby(["method", "alpha"], sort=False)[
-        ["gain_ratio", "effective_alpha", "added_share_in_masks", "mask_area_share"]].median().reset_index()
-    table.insert(2, "clips", df.groupby(["method", "alpha"], sort=False).size().to_numpy())
+    cols = ["gain_ratio", "inmask_gain_ratio", "added_share_in_masks", "mask_area_share", "mmr"]
+    table = (df.groupby(["method", "alpha", "test"], sort=False)[cols].median().reset_index()
+             .pivot_table(index=["method", "alpha"], columns="test", values=cols, sort=False))
+    table.columns = [f"{c}_{t}" for c, t in table.columns]
+    table = table.dropna(axis=1, how="all").reset_index()
+    table["alpha"] = table["alpha"].map(lambda a: f"1/{round(1 / a)}" if a < 1 else f"{a:g}")
     print(markdown_table(table))
+    meta = load_checkpoint_meta(args.generic)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"table": table.to_dict(orient="records"),
-                               "orig_effective_alpha_median": float(df["orig_effective_alpha"].median()),
-                               "clips": len(clips), "seed": args.seed}, indent=1))
+    out.write_text(json.dumps({"table": json.loads(table.to_json(orient="records")),
+                               "rows": json.loads(df.to_json(orient="records")),
+                               "generic": str(args.generic), "generic_steps": meta.get("steps"),
+                               "clips": len(syn), "photos": len(photos), "seed": args.seed,
+                               "seconds": time.perf_counter() - t0}, indent=1))
     out.with_suffix(".md").write_text(markdown_table(table) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

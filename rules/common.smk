@@ -228,12 +228,14 @@ def evaluation_summaries(wildcards):
 
 
 def magnifier_checkpoint(dataset, name):
-    """Checkpoint of a magnifier: "pretrained" is the published checkpoint at magnify.pretrained
-    when given, else the generic model trained here ("generic"); generic-mode models are shared by
+    """Checkpoint of a magnifier: "pretrained" is magnify.pretrained when given (the shipped
+    generic model for "shipped", its sha256 checked; else a published checkpoint's path), else the generic model trained here ("generic"); generic-mode models are shared by
     all datasets, fine-tuned ones belong to a dataset."""
     if name == "pretrained":
         if MAGNIFY.get("pretrained"):
-            return MAGNIFY["pretrained"]
+            from mexflow.magnify.shipped import resolve_pretrained
+
+            return resolve_pretrained(MAGNIFY["pretrained"])
         if "generic" not in MAGNIFIERS:
             raise ValueError("magnify.pretrained is not set and magnify.models has no 'generic' entry to train")
         name = "generic"

@@ -11,16 +11,19 @@ weights. The public face-aware code computed and logged L_landmark but never add
 it backpropagated; here the total is the only value returned for backpropagation and a test
 checks that w_landmark changes the generator's gradient.
 
-L_target is this project's addition for generic pretraining on CPU: a generated pair knows its
-motion, so its truly magnified frame y* (x0 moved by alpha times the known flow) can be rendered
-and the generator pulled towards it. It is 0 unless configured, and never available for real
-micro-expression pairs.
+L_target is this project's addition: a generated pair knows its motion, so its truly magnified
+frame y* (x0 moved by alpha times the known flow) can be rendered and the generator pulled towards
+it (`target_loss`: L1 at `scales` scales of a 2x2 average pyramid, because a one-scale pixel loss
+gives no gradient towards a displacement larger than the texture's own scale, and the generator
+then settles for a blurred, under-magnified average). It is 0 unless configured, and never
+available for real micro-expression pairs, whose motion is unknown.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from mexflow.magnify.supervisors import backward_warp
 
@@ -31,6 +34,27 @@ class LossWeights:
     color: float = 10.0
     landmark: float = 0.0
     target: float = 0.0
+
+
+def target_loss(y: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
+                scales: int = 4) -> torch.Tensor:
+    """Multi-scale L1 between y and target (B, 3, H, W): the mean over `scales` levels of a 2x2
+    average-pooling pyramid (level 0 = full resolution) of the (weighted) mean absolute error.
+    weights: None or (B, H, W) >= 0 per-pixel weights (pooled alongside)."""
+    if scales < 1:
+        raise ValueError(f"scales must be >= 1, got {scales}")
+    w = None if weights is None else weights.to(y.dtype).unsqueeze(1)
+    total = y.new_zeros(())
+    for level in range(scales):
+        if level:
+            if min(y.shape[-2:]) < 2:
+                break
+            y, target = F.avg_pool2d(y, 2), F.avg_pool2d(target, 2)
+            w = None if w is None else F.avg_pool2d(w, 2)
+        err = (y - target).abs()
+        total = total + (err.mean() if w is None
+                         else (w * err).sum() / (3 * w.sum()).clamp_min(1e-6))
+    return total / scales
 
 
 def _alpha_field(alpha, like: torch.Tensor) -> torch.Tensor:
@@ -47,14 +71,17 @@ def magnification_losses(supervisor, x0: torch.Tensor, x1: torch.Tensor, y: torc
                          weights: LossWeights = LossWeights(),
                          mask_weights: torch.Tensor | None = None,
                          source_flow: torch.Tensor | None = None,
-                         target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                         target: torch.Tensor | None = None,
+                         target_weights: torch.Tensor | None = None,
+                         target_scales: int = 1) -> dict[str, torch.Tensor]:
     """All loss terms for one batch.
 
     x0, x1: (B, 3, H, W) input frames in [0, 1]; y: (B, 3, H, W) the generator's magnified x1
     (with gradients); alpha: float, (B,) or (B, 1, H, W); mask_weights: (B, H, W) float (needed
     when weights.landmark > 0); source_flow: F(x0, x1) when already known (B, 2, H, W), else it
     is estimated without gradients; target: (B, 3, H, W) the truly magnified frames (needed when
-    weights.target > 0). Returns {"total", "mag", "color", "landmark", "target"}: scalar tensors;
+    weights.target > 0); target_weights: (B, H, W) per-pixel weights of the target term (the
+    face-aware generated objective), target_scales: its pyramid levels (`target_loss`). Returns {"total", "mag", "color", "landmark", "target"}: scalar tensors;
     "total" is what to backpropagate.
     """
     zero = torch.zeros((), dtype=y.dtype, device=y.device)
@@ -82,7 +109,7 @@ def magnification_losses(supervisor, x0: torch.Tensor, x1: torch.Tensor, y: torc
     if weights.target > 0:
         if target is None:
             raise ValueError("the target loss (target weight > 0) needs the truly magnified frames")
-        l_target = (y - target).abs().mean()
+        l_target = target_loss(y, target, target_weights, target_scales)
     else:
         l_target = zero
     total = (weights.mag * l_mag + weights.color * l_color + weights.landmark * l_landmark

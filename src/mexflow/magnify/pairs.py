@@ -1,11 +1,15 @@
 """Training pairs for the learned magnifiers.
 
-Two sources:
+Three sources:
 - generic motion (`generic_pair_pool`): textures and synthetic faces moved by random smooth flows
-  that this project generates, kept by FlowMag's pair filter (`keep_pair`); used for pretraining
-  when no published checkpoint is given;
+  that this project generates, kept by FlowMag's pair filter (`keep_pair`); FlowMag's own
+  objective, for pretraining through the flow losses;
+- generated motion (`generated_batch`, objective `generated`): any frame (a texture or face view
+  from `GenericViews`, a frame of a micro-expression training clip from `ClipViews`) moved by a
+  known smooth random field F, so the truly magnified frame (moved by alpha F) is known without
+  labels or a flow network: the target of pretraining, fine-tuning and test-time adaptation;
 - micro-expression pairs (`MEPairSampler`): two different frames of the same temporally
-  normalised training clip (onset..offset), with the clip's face-region masks.
+  normalised training clip (onset..offset), with the clip's face-region masks (FlowMag losses).
 
 Arrays are numpy: frames (H, W, 3) uint8 RGB, flows (H, W, 2) float32 px in the forward
 convention of `mexflow.magnify` (x1(x + F(x)) = x0(x)).
@@ -190,3 +194,151 @@ class MEPairSampler:
                 a, b, m = a[:, ::-1], b[:, ::-1], m[:, ::-1]
             x0[k], x1[k], weights[k] = a, b, m
         return x0, x1, weights
+
+
+# ----------------------------------------------------------------------------- generated motion
+@dataclass(frozen=True)
+class MotionSpec:
+    """Generated motion of the `generated` objective.
+
+    peak_px: (lo, hi) the field's largest displacement, log-uniform, px; max_magnified_px: alpha x
+    peak is capped at this (the peak is drawn in [lo, min(hi, cap / alpha)]), as FlowMag's pair
+    filter caps the motion a pair may show; grid: (lo, hi) lattice sizes of the smooth field
+    (2 = nearly global, 4 = a few local lobes); local_share: share of fields confined to one
+    Gaussian blob (micro-expressions move a brow or a mouth corner, not the whole face);
+    noise: sensor noise sigma, uniform in [0, noise] grey levels, drawn independently for x0 and
+    x1 (the target is noise-free: magnifying noise is not motion)."""
+
+    peak_px: tuple[float, float] = (0.05, 3.0)
+    max_magnified_px: float = 24.0
+    grid: tuple[int, int] = (2, 4)
+    local_share: float = 0.5
+    noise: float = 2.0
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "MotionSpec":
+        d = dict(d or {})
+        unknown = set(d) - {"peak_px", "max_magnified_px", "grid", "local_share", "noise"}
+        if unknown:
+            raise ValueError(f"unknown motion settings {sorted(unknown)}")
+        kw = {}
+        if "peak_px" in d:
+            lo, hi = (float(v) for v in d["peak_px"])
+            if not 0 < lo <= hi:
+                raise ValueError(f"motion.peak_px must satisfy 0 < lo <= hi, got {d['peak_px']}")
+            kw["peak_px"] = (lo, hi)
+        if "grid" in d:
+            lo, hi = (int(v) for v in d["grid"])
+            if not 2 <= lo <= hi:
+                raise ValueError(f"motion.grid must satisfy 2 <= lo <= hi, got {d['grid']}")
+            kw["grid"] = (lo, hi)
+        for key in ("max_magnified_px", "local_share", "noise"):
+            if key in d:
+                kw[key] = float(d[key])
+        if kw.get("max_magnified_px", 1.0) <= 0 or not 0 <= kw.get("local_share", 0.0) <= 1 \
+                or kw.get("noise", 0.0) < 0:
+            raise ValueError(f"motion settings out of range: {d}")
+        return cls(**kw)
+
+
+def random_motion(rng: np.random.Generator, size: int, alpha: float, spec: MotionSpec = MotionSpec()) -> np.ndarray:
+    """One generated displacement field (size, size, 2) float32 px for a pair to be magnified by
+    alpha: a smooth random field (`smooth_random_flow`), confined to a Gaussian blob with
+    probability spec.local_share, whose peak is log-uniform in spec.peak_px capped by
+    spec.max_magnified_px / alpha."""
+    lo, hi = spec.peak_px
+    hi = min(hi, spec.max_magnified_px / max(float(alpha), 1.0))
+    hi = max(hi, lo)
+    peak = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    field = smooth_random_flow(rng, size, 1.0, grid=int(rng.integers(spec.grid[0], spec.grid[1] + 1)))
+    if rng.random() < spec.local_share:
+        cy, cx = rng.uniform(0.15, 0.85, size=2) * size
+        sigma = rng.uniform(0.08, 0.3) * size
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+        field = field * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma ** 2))[..., None]
+    top = float(np.hypot(field[..., 0], field[..., 1]).max())
+    return (field * np.float32(peak / max(top, 1e-6))).astype(np.float32)
+
+
+def generated_batch(rng: np.random.Generator, views: np.ndarray, alpha: np.ndarray,
+                    spec: MotionSpec = MotionSpec(), mask_weights: np.ndarray | None = None):
+    """Pairs with known motion and their truly magnified frames.
+
+    views: (n, S, S, 3) uint8 clean frames x0; alpha: (n,) factors; mask_weights: None (uniform
+    magnification) or (n, S, S) float32 in [0, 1], the face-region weights W of targeted
+    magnification: the target moves by A(x) F(x) with A = 1 + (alpha - 1) W (alpha inside the
+    masks, 1 = unchanged outside). Returns x0, x1 (n, S, S, 3) uint8 (x1 = x0 moved by F, both
+    with independent sensor noise) and target (n, S, S, 3) float32 on the 0..255 scale (x0 moved
+    by alpha F, or A F; no noise)."""
+    n, size = len(views), views.shape[1]
+    x0 = np.empty_like(views)
+    x1 = np.empty_like(views)
+    target = np.empty(views.shape, np.float32)
+    for k in range(n):
+        a = float(alpha[k])
+        flow = random_motion(rng, size, a, spec)
+        clean = views[k].astype(np.float32)
+        moved = warp_forward(clean, flow)
+        gain = a if mask_weights is None else 1.0 + (a - 1.0) * mask_weights[k][..., None]
+        target[k] = warp_forward(clean, flow * np.float32(gain) if np.ndim(gain) == 0
+                                 else (flow * gain).astype(np.float32))
+        sigma = rng.uniform(0.0, spec.noise) if spec.noise > 0 else 0.0
+        for out, img in ((x0, clean), (x1, moved)):
+            noisy = img + rng.normal(0.0, sigma, img.shape).astype(np.float32) if sigma else img
+            out[k] = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    return x0, x1, target
+
+
+class GenericViews:
+    """Random views of the generic sources: scikit-image's natural textures and `faces` synthetic
+    faces (`face_sources`); a view is a face with probability face_share. sample(rng, n, size) ->
+    (views (n, size, size, 3) uint8, None)."""
+
+    def __init__(self, faces: int = 6, face_share: float = 0.5, seed: int = 0):
+        self.textures = texture_sources()
+        self.faces = face_sources(faces, seed) if faces else []
+        self.face_share = float(face_share) if self.faces else 0.0
+
+    def sample(self, rng: np.random.Generator, n: int, size: int):
+        views = np.empty((n, size, size, 3), np.uint8)
+        for k in range(n):
+            pool = self.faces if rng.random() < self.face_share else self.textures
+            views[k] = _random_view(rng, pool[int(rng.integers(len(pool)))], size, 15.0)
+        return views, None
+
+
+class ClipViews:
+    """Random frames of (micro-expression) clips, for the generated objective.
+
+    clips: list of (T, H, W, 3) uint8; masks: None or one (H, W) float32 weight map per clip.
+    sample(rng, n, crop) -> (views (n, c, c, 3) uint8, weights (n, c, c) float32 or None) with
+    c = min(crop, H, W): a random clip, a random frame of it, a random crop (the whole frame when
+    crop covers it, so a face-aware model sees the face's layout) and a random horizontal flip."""
+
+    def __init__(self, clips: list[np.ndarray], masks: list[np.ndarray] | None = None):
+        if not clips:
+            raise ValueError("no clips to draw training frames from")
+        if masks is not None and len(masks) != len(clips):
+            raise ValueError(f"{len(masks)} masks for {len(clips)} clips")
+        self.clips, self.masks = clips, masks
+
+    def sample(self, rng: np.random.Generator, n: int, crop: int):
+        side = min([crop] + [min(c.shape[1:3]) for c in self.clips])
+        views = np.empty((n, side, side, 3), np.uint8)
+        weights = None if self.masks is None else np.empty((n, side, side), np.float32)
+        for k in range(n):
+            c = int(rng.integers(len(self.clips)))
+            clip = self.clips[c]
+            t, h, w = clip.shape[:3]
+            i = int(rng.integers(t))
+            y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+            sl = (slice(y, y + side), slice(x, x + side))
+            v = clip[i][sl]
+            m = None if self.masks is None else self.masks[c][sl]
+            if rng.random() < 0.5:
+                v = v[:, ::-1]
+                m = None if m is None else m[:, ::-1]
+            views[k] = v
+            if weights is not None:
+                weights[k] = m
+        return views, weights

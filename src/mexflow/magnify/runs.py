@@ -32,9 +32,10 @@ def pretrain(spec: dict, common: dict, seed: int, device, log: logging.Logger) -
     rule = PairFilter(**spec.get("pair_filter", {}))
     sup = common.get("supervisor", DEFAULT_SUPERVISOR)
     t0 = time.perf_counter()
-    generator, meta = pretrain_generic(arch, train, make_supervisor(sup),
+    supervisor = None if train.generated else make_supervisor(sup)
+    generator, meta = pretrain_generic(arch, train, supervisor,
                                        pairs=int(spec.get("pairs", 512)), pair_filter=rule,
-                                       device=device, log=log)
+                                       device=device, log=log, faces=int(spec.get("faces", 6)))
     meta.update(architecture=arch, supervisor=sup,
                 train_seconds=time.perf_counter() - t0, **_environment(device))
     return generator, meta
@@ -59,7 +60,7 @@ def finetune(spec: dict, common: dict, init: Path, index: pd.DataFrame,
              train.alpha_range, train.loss, train.freeze_encoder)
     sup = common.get("supervisor", DEFAULT_SUPERVISOR)
     t0 = time.perf_counter()
-    generator, meta = finetune_me(generator, train, make_supervisor(sup),
+    generator, meta = finetune_me(generator, train, None if train.generated else make_supervisor(sup),
                                   clips, masks, device=device, log=log)
     subjects = sorted(index.loc[index["clip_id"].isin(ids), "subject"].astype(str).unique())
     meta.update(init=str(init), init_meta=_safe_meta(init), subjects=subjects,
