@@ -4,6 +4,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from mexflow.features.registry import data_layout
+from mexflow.magnify.conditions import check_condition
 from mexflow.models.registry import model_input, validate_model
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -23,11 +24,13 @@ for _c, _spec in MAG_CONDITIONS.items():
             f"condition {_c!r} is listed in conditions but has no magnify.conditions.{_c} entry "
             f"(defined: {sorted(MAGNIFY.get('conditions', {}))})"
         )
+    check_condition(_c, _spec)  # method-specific settings (EVM preset, targeted, Lagrangian flow)
     if _spec["method"] == "learned" and _spec["model"] != "pretrained" and _spec["model"] not in MAGNIFIERS:
         raise ValueError(
             f"condition {_c!r} uses magnifier {_spec['model']!r}, which is not in magnify.models "
             f"({sorted(MAGNIFIERS)}) nor 'pretrained'"
         )
+EVM_CONDITIONS = [c for c, s in MAG_CONDITIONS.items() if s["method"] == "evm"]
 CONDA_ENV = "../envs/mexflow.yaml"  # used only with --software-deployment-method conda
 
 
@@ -284,11 +287,17 @@ def magnify_inputs(wildcards):
             "frames": f"{RES}/{ds}/aligned/shard{k}.npz",
             "manifest": f"{RES}/{ds}/aligned/shard{k}.parquet",
         }
-    return {
+    out = {
         "frames": f"{RES}/{ds}/clips/original/shard{k}.npz",
         "manifest": f"{RES}/{ds}/clips/original/shard{k}.parquet",
-        "checkpoint": magnifier_checkpoint(ds, spec["model"]),
     }
+    if spec["method"] == "lagrangian":
+        return out
+    out["checkpoint"] = magnifier_checkpoint(ds, spec["model"])
+    if spec.get("targeted"):  # the alpha mask: each clip's face-part masks
+        out["geometry"] = f"{RES}/{ds}/geometry/shard{k}.npz"
+        out["geometry_manifest"] = f"{RES}/{ds}/geometry/shard{k}.parquet"
+    return out
 
 
 def motion_inputs(wildcards):
@@ -324,12 +333,15 @@ def runtime_report_inputs(wildcards):
         names.append("face_regions.png")
         if MAG_CONDITIONS:
             names += ["motion.parquet", "magnification.png"]
+        if EVM_CONDITIONS:
+            names.append("evm_band.png")
     return [f"{RES}/{ds}/reports/{n}" for n in names]
 
 
 def all_reports():
     """The metrics table of every dataset in run_datasets; the face-region figure for each
-    single corpus among them, and with magnified conditions its motion table and figure."""
+    single corpus among them, with magnified conditions its motion table and figure, and with
+    EVM conditions the EVM band figure."""
     reports = expand(
         "{res}/{dataset}/reports/{name}",
         res=RES,
@@ -341,4 +353,6 @@ def all_reports():
     names = ["face_regions.png"]
     if MAG_CONDITIONS:
         names += ["motion.parquet", "motion.md", "motion.html", "magnification.png"]
+    if EVM_CONDITIONS:
+        names.append("evm_band.png")
     return reports + [f"{RES}/{ds}/reports/{n}" for ds in singles for n in names]

@@ -1,5 +1,6 @@
-# Magnification: EVM on aligned windows, the learned FlowMag family on normalised clips, the
-# magnifiers' training runs (each a cached checkpoint + metadata), motion metrics and the figure.
+# Magnification: EVM on aligned windows, the learned FlowMag family and the Lagrangian reference on
+# normalised clips, the magnifiers' training runs (each a cached checkpoint + metadata), motion
+# metrics and the figures (one clip under every condition; EVM's band vs the ME spectrum).
 
 
 rule pretrain_magnifier:
@@ -137,3 +138,26 @@ rule magnification_figure:
         CONDA_ENV
     script:
         "../workflow_scripts/magnification_figure.py"
+
+
+rule evm_band_figure:
+    input:
+        index=f"{RES}/{{dataset}}/index.parquet",
+    output:
+        report(
+            f"{RES}/{{dataset}}/reports/evm_band.png",
+            caption="../report/evm_band.rst",
+            category="Magnification",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "EVM band vs ME motion spectrum"},
+        ),
+    params:
+        conditions=lambda wc: {c: canonical(MAG_CONDITIONS[c]) for c in EVM_CONDITIONS},
+    log:
+        f"{RES}/{{dataset}}/logs/evm_band_figure.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/evm_band_figure/figure.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/evm_band_figure.py"

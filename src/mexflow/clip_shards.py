@@ -47,14 +47,17 @@ def normalise_aligned_shard(aligned_dir, aligned: pd.DataFrame, index: pd.DataFr
     return writer.write()
 
 
-def magnify_clip_shard(clips_dir, manifest: pd.DataFrame, out_npz, magnify: ClipMagnifier) -> pd.DataFrame:
+def magnify_clip_shard(clips_dir, manifest: pd.DataFrame, out_npz, magnify: ClipMagnifier,
+                       clip_meta: Callable[[str], dict] | None = None) -> pd.DataFrame:
     """Apply a per-clip magnifier to every clip of a normalised shard (frames and the onset/apex
-    key frames), keeping the other arrays. Returns the new shard's manifest."""
+    key frames), keeping the other arrays. `clip_meta(clip_id)` adds columns to the clip's
+    manifest row. Returns the new shard's manifest."""
     writer = ShardWriter(out_npz)
     for row, arrays in iter_clips(Path(clips_dir), manifest):
         frames, keys = magnify(row["clip_id"], arrays["frames"], arrays["key_frames"])
         if frames.shape != arrays["frames"].shape or keys.shape != arrays["key_frames"].shape:
             raise ValueError(f"clip {row['clip_id']}: the magnifier changed the clip's shape "
                              f"{arrays['frames'].shape} -> {frames.shape}")
-        writer.add(row["clip_id"], **{**arrays, "frames": frames, "key_frames": keys})
+        meta = clip_meta(row["clip_id"]) if clip_meta is not None else None
+        writer.add(row["clip_id"], meta, **{**arrays, "frames": frames, "key_frames": keys})
     return writer.write()
