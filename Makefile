@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mexflow-installed
 CORES  ?= all
 
-.PHONY: run test slurm-test setup lint bench report clean
+.PHONY: run test slurm-test setup lint bench report clean pretrain
 
 setup: $(STAMP)
 
@@ -29,6 +29,12 @@ test: $(STAMP)
 # One HTML file gathering the tables and figures of the last run (open it in a browser).
 report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
+
+# Retrain the shipped generic magnifier from scratch with config.yaml's recipe
+# (magnify.models.generic) and ship it: resources/magnifiers/generic.pt + generic.json (sha256).
+pretrain: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --forcerun pretrain_magnifier results/magnifiers/generic.pt
+	$(BIN)/python scripts/ship_generic.py results/magnifiers/generic.pt
 
 # Only the SLURM integration test (root + apt: installs and starts a single-node SLURM).
 slurm-test: $(STAMP)

@@ -55,6 +55,8 @@ def held_out_clips(root: Path, subjects: int, clips: int, seed: int, frames: int
     truth = write_synthetic_corpus(root, SyntheticConfig(seed=seed, subjects=subjects,
                                                          clips_per_subject=clips), workers=2)
     out = []
+    from mexflow.magnify.evm_band import me_band
+    band = me_band(truth)
     with FaceMeshRunner(static_image_mode=True) as runner:
         for (_, r), (gt, aligned) in zip(truth.iterrows(), aligned_truth_clips(root, truth, MTCNN())):
             numbers = aligned.frame_numbers
@@ -66,7 +68,7 @@ def held_out_clips(root: Path, subjects: int, clips: int, seed: int, frames: int
                              for f in source[1:]])
             out.append({"name": f"{r['subject']}/{r['clip']}", "clip": clip, "disp": disp,
                         "masks": masks, "names": list(names), "window": aligned.frames,
-                        "fps": float(gt.fps), "frames": frames})
+                        "fps": float(gt.fps), "frames": frames, "me_band": band})
     return out
 
 
@@ -124,26 +126,24 @@ def main() -> None:
 
     methods: dict[str, tuple] = {}  # name -> (magnify(it, alpha), alphas, tests)
     both = ("synthetic", "photo")
-    try:
-        from mexflow.magnify.evm import EVMParams, magnify_evm
-        from mexflow.temporal import normalise_clip
+    from mexflow.magnify.conditions import lagrangian_magnify
+    from mexflow.magnify.evm import EVMParams, magnify_evm
+    from mexflow.magnify.evm_band import me_params
+    from mexflow.temporal import normalise_clip
 
-        def evm(preset):
-            def run(it, alpha):
-                if "window" not in it:
-                    raise KeyError("window")
-                params = EVMParams.from_dict({"alpha": alpha, **({"preset": preset} if preset else {})})
-                out = magnify_evm(it["window"], params, fps=it["fps"])
-                return normalise_clip(out, it["frames"], "uniform")[0]
-            return run
-        methods["evm"] = (evm(None), ALPHAS, ("synthetic",))
-    except ImportError:
-        pass
-    try:
-        from mexflow.magnify.lagrangian import magnify_lagrangian
-        methods["lagrangian"] = (lambda it, a: magnify_lagrangian(it["clip"], a), ALPHAS, both)
-    except ImportError:
-        print("no Lagrangian magnifier in this tree")
+    def evm(preset):
+        """EVM on the aligned window at the corpus fps (Emotion Engine settings), then normalised
+        like the workflow; preset "me": the band derived from the corpus (`me_band`)."""
+        def run(it, alpha):
+            params = EVMParams(alpha=alpha)
+            if preset == "me":
+                params = me_params(params, it["me_band"], it["fps"])
+            out = magnify_evm(it["window"], params, fps=it["fps"])
+            return normalise_clip(out, it["frames"], "uniform")[0]
+        return run
+    methods["evm"] = (evm(None), ALPHAS, ("synthetic",))
+    methods["evm_me"] = (evm("me"), ALPHAS, ("synthetic",))
+    methods["lagrangian"] = (lambda it, a: lagrangian_magnify(it["clip"], a), ALPHAS, both)
 
     generic = load_generator(args.generic)
     methods["flowmag"] = (learned(generic), ALPHAS, both)

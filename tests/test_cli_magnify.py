@@ -29,8 +29,8 @@ def test_magnify_a_frame_folder_with_every_method(tmp_path):
     save_checkpoint(ckpt, FlowMagGenerator(width=4, depth=3, output="residual"), {"mode": "test"})
     out = tmp_path / "out"
     assert main(["magnify", str(folder), "-m", "evm", "-m", f"learned={ckpt}", "-m", f"tta={ckpt}",
-                 "--tta-steps", "1", "--fps", "30", "--alpha", "8", "-o", str(out)]) == 0
-    for name in ("evm", "learned_tiny", "tta_tiny"):
+                 "-m", "lagrangian", "--tta-steps", "1", "--fps", "30", "--alpha", "8", "-o", str(out)]) == 0
+    for name in ("evm", "learned_tiny", "tta_tiny", "lagrangian"):
         video, fps = read_frames(out / f"{name}.mp4")
         assert video.shape == frames.shape and fps == pytest.approx(30.0)
     comparison = cv2.imread(str(out / "comparison.png"))

@@ -170,8 +170,9 @@ def test_method_table(monkeypatch, tmp_path, capsys):
     parse = cli._parse_method
     assert parse("evm") == cli.Method("evm", "evm", None)
     assert parse("tta=ckpts/generic.pt") == cli.Method("tta_generic", "tta", "ckpts/generic.pt")
-    for bad in ("evm=x", "learned", "learned=", "lagrangian", "EVM"):
-        with pytest.raises(Exception, match="use evm, learned=CHECKPOINT, tta=CHECKPOINT"):
+    assert parse("lagrangian") == cli.Method("lagrangian", "lagrangian", None)
+    for bad in ("evm=x", "learned", "learned=", "lagrangian=x", "EVM"):
+        with pytest.raises(Exception, match="use evm, learned=CHECKPOINT, tta=CHECKPOINT, lagrangian"):
             parse(bad)
     # a new kind is one table entry
     monkeypatch.setitem(cli.METHOD_KINDS, "copy", cli.MethodKind(None, lambda m, ctx: None,

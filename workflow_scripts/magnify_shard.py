@@ -37,7 +37,8 @@ else:
     cfg = snakemake.config.get("magnify", {})
     device = select_device(cfg.get("device", "auto"))
     generator = load_generator(i.checkpoint, device=device)
-    supervisor = make_supervisor(p.common.get("supervisor", {"kind": "lk"})) if spec.tta else None
+    needs_supervisor = spec.tta and spec.tta.get("objective", "flowmag") == "flowmag"
+    supervisor = make_supervisor(p.common.get("supervisor", {"kind": "lk"})) if needs_supervisor else None
     masks, clip_meta = None, None
     if spec.targeted is not None:
         masks = targeted_masks([(Path(i.geometry).parent, pd.read_parquet(i.geometry_manifest))])

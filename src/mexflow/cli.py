@@ -6,9 +6,10 @@ INPUT is a video file or a folder of frames (read in natural numeric order: img2
 Each method writes `out/{label}.mp4`; all of them (and the original) are drawn side by side in
 `out/comparison.png`. With --frames-out DIR, every clip is also written as lossless PNG frames
 DIR/{label}/00000.png, 00001.png, ...
-Methods: `evm` (Eulerian, --fps for its temporal filter), `learned=CHECKPOINT` (a checkpoint
-trained by the workflow or a published FlowMag checkpoint), `tta=CHECKPOINT` (the same with
-test-time adaptation to this video, using the built-in flow supervisor).
+Methods: `evm` (Eulerian, --fps for its temporal filter), `lagrangian` (frame 0 moved by alpha x
+the estimated flow 0 -> i), `learned=CHECKPOINT` (a checkpoint trained by the workflow, the
+shipped resources/magnifiers/generic.pt, or a published FlowMag checkpoint), `tta=CHECKPOINT`
+(the same after test-time adaptation to this video: its frames moved by generated motion).
 Every checkpoint is loaded and checked before any frame is read. Errors are reported on one
 line (`mexflow: error: ...`, exit status 2); --debug (or MEXFLOW_DEBUG=1) shows tracebacks.
 """
@@ -115,11 +116,22 @@ def _run_learned(method: Method, generator, frames, ctx: Context):
 
 
 def _prepare_tta(method: Method, ctx: Context):
-    from mexflow.magnify.supervisors import make_supervisor
     from mexflow.magnify.train import TrainSpec
 
-    spec = TrainSpec(steps=ctx.args.tta_steps, batch_size=4, crop=64, log_every=10 ** 9)
-    return load_checked_generator(method.arg, ctx.device), spec, make_supervisor({"kind": "lk"})
+    # The workflow's flowmag_tta recipe: the video's own frames moved by generated motion.
+    spec = TrainSpec.from_dict({"steps": ctx.args.tta_steps, "batch_size": 4, "crop": 64, "lr": 1e-4,
+                                "objective": "generated", "bn_batches": 10, "log_every": 10 ** 9})
+    return load_checked_generator(method.arg, ctx.device), spec, None
+
+
+def _prepare_lagrangian(method: Method, ctx: Context):
+    return None
+
+
+def _run_lagrangian(method: Method, _, frames, ctx: Context):
+    from mexflow.magnify.conditions import lagrangian_magnify
+
+    return lagrangian_magnify(frames, ctx.args.alpha)
 
 
 def _run_tta(method: Method, prepared, frames, ctx: Context):
@@ -137,6 +149,8 @@ METHOD_KINDS: dict[str, MethodKind] = {
     "learned": MethodKind("CHECKPOINT", _prepare_learned, _run_learned, "a FlowMag generator checkpoint"),
     "tta": MethodKind("CHECKPOINT", _prepare_tta, _run_tta,
                       "the checkpoint adapted to this video first (--tta-steps)"),
+    "lagrangian": MethodKind(None, _prepare_lagrangian, _run_lagrangian,
+                             "frame 0 moved by alpha x the DIS flow 0 -> i (non-learned reference)"),
 }
 
 

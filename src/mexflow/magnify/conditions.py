@@ -157,7 +157,7 @@ def learned_magnifier(spec: ConditionSpec, generator, batch_size: int, device, s
                       log: logging.Logger | None = None, masks: dict[str, np.ndarray] | None = None) -> ClipMagnifier:
     """FlowMag inference per clip: each frame i as the pair (frame 0, frame i), and the apex key
     frame as the pair (onset, apex). With `spec.tta`, a copy of the generator is first adapted to
-    the clip (`adapt_to_clip`), which needs the flow supervisor. With `spec.targeted`, `masks`
+    the clip (`adapt_to_clip`; the flowmag objective needs the flow supervisor). With `spec.targeted`, `masks`
     maps clip_id -> (H, W) bool alpha mask (alpha inside, 1 outside); a clip absent from it is
     magnified uniformly (the caller records that)."""
     from mexflow.magnify.generator import as_rgb, magnify_clip
@@ -165,8 +165,9 @@ def learned_magnifier(spec: ConditionSpec, generator, batch_size: int, device, s
 
     log = log or logging.getLogger(__name__)
     tta = TrainSpec.from_dict(spec.tta, log_every=10 ** 9) if spec.tta else None
-    if tta is not None and supervisor is None:
-        raise ValueError(f"condition {spec.name!r}: test-time adaptation needs a flow supervisor")
+    if tta is not None and supervisor is None and not tta.generated:
+        raise ValueError(f"condition {spec.name!r}: test-time adaptation with the flowmag objective "
+                         "needs a flow supervisor")
     if spec.targeted is not None and masks is None:
         raise ValueError(f"condition {spec.name!r}: targeted magnification needs the clips' masks")
 

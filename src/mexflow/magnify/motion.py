@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mexflow.magnify.gain import gain_ratios
 from mexflow.magnify.metrics import (displacement_between, motion_magnification_ratio,
                                      supervisor_errors, truth_errors)
 from mexflow.shards import iter_clips, read_clip
@@ -74,21 +75,26 @@ def _truth_metrics(clip_id, x, mag, alpha, source_frames, box, masks, truth_root
     names = masks[1] if masks is not None else None
     out = truth_errors(x, mag, alpha, disp, masks=None if masks is None else masks[0],
                        region_names=names, min_px=min_px)
+    ratios = gain_ratios(x, mag, alpha, disp, masks=None if masks is None else masks[0],
+                         region_names=names, min_px=min_px)
+    out.update({k: v for k, v in ratios.items() if k.endswith("gain_ratio") or k == "perfect_effective_alpha"})
     return {f"truth_{k}" if not k.startswith("truth_") else k: v for k, v in out.items()}
 
 
 SUMMARY_COLUMNS = ("mmr", "motion_error", "magnification_error", "truth_effective_alpha",
-                   "truth_orig_effective_alpha", "truth_gain_ratio", "truth_rel_error",
-                   "truth_added_share_in_masks", "truth_mask_area_share")
+                   "truth_orig_effective_alpha", "truth_gain_ratio", "truth_inmask_gain_ratio",
+                   "truth_rel_error", "truth_added_share_in_masks", "truth_mask_area_share")
 
 
 def summarise_motion(table: pd.DataFrame, columns=SUMMARY_COLUMNS) -> pd.DataFrame:
     """Per condition: the clip count and medians over clips of the headline metrics (those of
-    `columns` present). truth_gain_ratio = effective alpha of the magnified clip / effective
-    alpha of the original, over alpha: the measured magnification ratio with the flow
-    measurement's own bias divided out (1 = exactly alpha times the true motion)."""
+    `columns` present). truth_gain_ratio = effective alpha of the magnified clip / that of a
+    perfectly magnified rendering (`mexflow.magnify.gain`): the measured magnification ratio
+    with the flow measurement's own bias divided out (1 = exactly alpha times the true motion).
+    Tables without it (older runs) fall back to the original clip's effective alpha x alpha."""
     table = table.copy()
-    if {"truth_effective_alpha", "truth_orig_effective_alpha"} <= set(table.columns):
+    if "truth_gain_ratio" not in table.columns and \
+            {"truth_effective_alpha", "truth_orig_effective_alpha"} <= set(table.columns):
         table["truth_gain_ratio"] = (table["truth_effective_alpha"] / table["truth_orig_effective_alpha"]
                                      / table["alpha"])
     cols = [c for c in columns if c in table.columns]

@@ -39,6 +39,8 @@ from mexflow.magnify.pairs import (ClipViews, GenericViews, MEPairSampler, Motio
                                    generated_batch, generic_pair_pool, warp_forward)
 
 OBJECTIVES = ("flowmag", "generated")
+OUTPUT_INIT_STD = 1e-2
+EMBEDDING_INIT_SCALE = 0.0
 SCHEDULES = ("constant", "cosine")
 
 # draw(rng, alpha (n,)) -> (x0 (n, S, S, 3) uint8, x1 (n, S, S, 3) uint8,
@@ -56,7 +58,15 @@ class TrainSpec:
     "constant" lr, or "cosine" (linear warm-up over the first 5 % of steps, cosine decay to
     1 % of lr); face_share: generic pretraining, share of views that are faces; bn_batches:
     batches of the training distribution that re-estimate the BatchNorm statistics after the
-    last step (`recalibrate_batchnorm`; 0 keeps the running averages)."""
+    last step (`recalibrate_batchnorm`; 0 keeps the running averages); difference_init: share of
+    first-layer filters initialised on the temporal difference (`init_for_magnification`, from
+    scratch only); alpha_ramp: share of the steps over which the log-alpha range grows from its
+    geometric centre to alpha_range (`alpha_range_at`): with the full range from the first step
+    the model never left the identity, with one alpha it learned at once (measured);
+    embedding_rate: the first convolution's weights on the 32 alpha-embedding channels move by
+    this share of each optimiser update (`EmbeddingPace`), and blind_share: not at all during the
+    first share of the steps, so the model first learns to see motion, then how alpha scales it
+    (an alpha-blind model learned where the full-rate one stayed at the identity, measured)."""
 
     steps: int = 200
     batch_size: int = 8
@@ -73,6 +83,10 @@ class TrainSpec:
     target_scales: int = 4
     schedule: str = "constant"
     face_share: float = 0.5
+    difference_init: float = 0.5
+    alpha_ramp: float = 0.0
+    embedding_rate: float = 1.0
+    blind_share: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict, **overrides) -> "TrainSpec":
@@ -104,6 +118,44 @@ def sample_alpha(rng: np.random.Generator, n: int, alpha_range: tuple[float, flo
     """(n,) float32 alphas, log2-uniform in [lo, hi]."""
     lo, hi = np.log2(alpha_range[0]), np.log2(alpha_range[1])
     return np.exp2(rng.uniform(lo, hi, size=n)).astype(np.float32)
+
+
+def alpha_range_at(spec: TrainSpec, step: int) -> tuple[float, float]:
+    """The alpha range of optimiser step `step` (0-based): spec.alpha_range, or during the first
+    spec.alpha_ramp share of the steps a log-range around its geometric centre growing linearly
+    from one value to the whole range."""
+    lo, hi = spec.alpha_range
+    ramp = spec.alpha_ramp * spec.steps
+    if ramp <= 0 or step >= ramp:
+        return lo, hi
+    k = step / ramp
+    c = math.sqrt(lo * hi)
+    return c * (lo / c) ** k, c * (hi / c) ** k
+
+
+class EmbeddingPace:
+    """Slows (or holds) the updates of the first convolution's weights on the alpha-embedding
+    channels: after each optimiser step those weights are set to old + rate x (new - old). A
+    gradient scale would not do it: Adam's update does not depend on the gradient's scale."""
+
+    def __init__(self, generator: FlowMagGenerator, spec: TrainSpec):
+        w = generator.down_layers[0].double_conv[0].weight
+        self.weight = w if w.requires_grad else None
+        self.spec = spec
+        self.saved = None
+
+    def before(self) -> None:
+        if self.weight is not None:
+            self.saved = self.weight.detach()[:, 6:].clone()
+
+    @torch.no_grad()
+    def after(self, step: int) -> None:
+        if self.weight is None:
+            return
+        rate = 0.0 if step <= self.spec.blind_share * self.spec.steps else self.spec.embedding_rate
+        if rate != 1.0:
+            new = self.weight[:, 6:]
+            new.copy_(self.saved + rate * (new - self.saved))
 
 
 def _lr_factor(spec: TrainSpec, step: int) -> float:
@@ -146,12 +198,13 @@ def train_generator(generator: FlowMagGenerator, supervisor, draw: BatchDraw, sp
         raise ValueError("the generator has no trainable parameters")
     opt = torch.optim.Adam(params, lr=spec.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: _lr_factor(spec, i))
+    pace = EmbeddingPace(generator, spec)
     target_only = LossWeights(mag=0.0, color=0.0, landmark=0.0, target=1.0)
     rng = np.random.default_rng(spec.seed)
     torch.manual_seed(spec.seed)
     history, t0 = [], time.perf_counter()
     for step in range(1, spec.steps + 1):
-        alpha_np = sample_alpha(rng, spec.batch_size, spec.alpha_range)
+        alpha_np = sample_alpha(rng, spec.batch_size, alpha_range_at(spec, step - 1))
         x0, x1, masks, target = draw(rng, alpha_np)
         alpha = torch.from_numpy(alpha_np).to(device)
         x0t, x1t = _to_tensor(x0, device), _to_tensor(x1, device)
@@ -169,7 +222,9 @@ def train_generator(generator: FlowMagGenerator, supervisor, draw: BatchDraw, sp
                                           target=target_t, target_scales=spec.target_scales)
         opt.zero_grad(set_to_none=True)
         losses["total"].backward()
+        pace.before()
         opt.step()
+        pace.after(step)
         sched.step()
         if step % spec.log_every == 0 or step in (1, spec.steps):
             rec = {"step": step, **{k: float(v.detach()) for k, v in losses.items()},
@@ -230,6 +285,32 @@ def pool_draw(pool: dict[str, np.ndarray], with_target: bool = False) -> BatchDr
     return draw
 
 
+@torch.no_grad()
+def init_for_magnification(generator: FlowMagGenerator, difference_share: float = 0.5) -> None:
+    """Initialise a generator trained from scratch so the motion signal is visible at once.
+
+    - First convolution: a share `difference_share` of its filters get weights w on frame 1 and
+      -w on frame 0 of each colour (input channels [R0, R1, G0, G1, B0, B1]), i.e. they see the
+      temporal difference x1 - x0, which carries all of a sub-pixel motion; with independent
+      random weights that difference is buried under the frames' own content.
+    - The alpha embedding's first-layer weights are scaled by EMBEDDING_INIT_SCALE. At full
+      size, 32 channels that are constant over each sample but differ between samples add
+      per-sample offsets far larger than the motion signal; BatchNorm's batch statistics and
+      the ReLUs then follow alpha, not motion, and with alpha varying within a batch the model
+      never left the identity, where with one alpha per batch it learned (measured).
+    - Residual output: small random weights (std OUTPUT_INIT_STD) instead of zeros. A zero output
+      conv (the untrained residual model is the identity) also zeroes the gradient of every
+      layer before it, and trained from scratch the model sat at the identity (measured)."""
+    first = generator.down_layers[0].double_conv[0].weight        # (C, 38, 3, 3)
+    first[:, 6:] *= EMBEDDING_INIT_SCALE
+    n = int(round(difference_share * first.shape[0]))
+    if n:
+        for c in range(3):
+            first[:n, 2 * c] = -first[:n, 2 * c + 1]
+    if generator.output == "residual":
+        torch.nn.init.normal_(generator.up_layers[-1].conv.weight, std=OUTPUT_INIT_STD)
+
+
 def generated_draw(views, spec: TrainSpec) -> BatchDraw:
     """Batches of the generated objective: views.sample(rng, n, spec.crop) -> (frames, mask
     weights or None), moved by generated motion (`generated_batch`)."""
@@ -253,6 +334,7 @@ def pretrain_generic(architecture: dict, spec: TrainSpec, supervisor, pairs: int
     log = log or logging.getLogger(__name__)
     torch.manual_seed(spec.seed)
     generator = FlowMagGenerator(**architecture)
+    init_for_magnification(generator, spec.difference_init)
     if spec.generated:
         views = GenericViews(faces=faces, face_share=spec.face_share, seed=spec.seed)
         log.info("generic pretraining on generated motion: %d textures, %d faces (share %.2f)",
