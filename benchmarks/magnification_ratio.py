@@ -151,7 +151,7 @@ def main() -> None:
 
     from mexflow.magnify.train import TrainSpec, adapt_to_clip
     tta_spec = TrainSpec.from_dict({"steps": args.tta_steps, "batch_size": 4, "lr": 1e-4, "crop": 64,
-                                    "objective": "generated", "log_every": 10 ** 9})
+                                    "objective": "generated", "bn_batches": 10, "log_every": 10 ** 9})
     adapted: dict[str, object] = {}
 
     def tta(it, alpha):

@@ -138,3 +138,39 @@ def test_gain_ratio_is_one_for_a_perfect_magnification_and_one_over_alpha_for_no
     assert r["inmask_gain_ratio"] == pytest.approx(1.0, abs=1e-9)
     assert r["mask_area_share"] == pytest.approx(masks[0].mean())
     assert 0 < r["added_share_in_masks"] < 1 and not math.isnan(r["outmask_gain_ratio"])
+
+
+class _LinearMagnifier(torch.nn.Module):
+    """A stand-in generator that magnifies by k x alpha: y = x1 + (k alpha - 1)(x1 - x0), the
+    linear (Eulerian) magnification, accurate for small motions of a smooth texture."""
+
+    def __init__(self, k: float):
+        super().__init__()
+        self.k = k
+        self.dummy = torch.nn.Parameter(torch.zeros(()))
+        self.alpha_range = (1.0, 16.0)
+        self.alpha_calibration = None
+
+    def forward(self, x0, x1, alpha, mask=None):
+        return x1 + (self.k * float(alpha) - 1.0) * (x1 - x0)
+
+
+def test_alpha_calibration_finds_the_input_that_gives_alpha():
+    from mexflow.magnify.calibration import calibrated_input, fit_alpha_calibration
+    from mexflow.magnify.generator import plan_passes
+
+    views = np.stack([_texture(64, s) for s in range(8)])
+    motion = MotionSpec(peak_px=(0.05, 0.15), noise=0.0, local_share=0.0, grid=(2, 2))
+    g = _LinearMagnifier(0.5)
+    table = fit_alpha_calibration(g, views, None, (1.0, 8.0), motion, points=6)
+    assert table["requested"][0] == 1.0 and np.all(np.diff(table["requested"]) > 0)
+    # A model that magnifies by alpha / 2 must be asked for 2 alpha.
+    for alpha in (2.0, 3.0):
+        assert calibrated_input(table, alpha) == pytest.approx(2 * alpha, rel=0.15)
+    assert calibrated_input(None, 3.0) == 3.0
+    g.alpha_calibration = table
+    a_in, passes = plan_passes(g, 3.0)
+    assert passes == 1 and a_in == pytest.approx(6.0, rel=0.15)
+    # A calibrated input beyond the trained range (16) turns one pass into two of sqrt(alpha).
+    a_in, passes = plan_passes(g, 12.0)
+    assert passes == 2 and a_in == pytest.approx(calibrated_input(table, 12.0 ** 0.5))

@@ -237,6 +237,8 @@ class FlowMagGenerator(nn.Module):
             raise ValueError(f"output must be one of {OUTPUT_MODES}, got {output!r}")
         self.width, self.depth, self.output = int(width), int(depth), output
         self.alpha_range: tuple[float, float] | None = None
+        # {"requested": [...], "input": [...]} or None (`mexflow.magnify.calibration`)
+        self.alpha_calibration: dict | None = None
         self._encoder_frozen = False
         c = level_widths(width, depth)
         c_in = 6 + N_ALPHA_CHANNELS
@@ -435,7 +437,10 @@ def save_checkpoint(path, generator: FlowMagGenerator, meta: dict) -> None:
     order. meta values: plain JSON-like types only, so that ``torch.load(...,
     weights_only=True)`` reads it back."""
     path = Path(path)
-    full_meta = _json_like(dict(meta))
+    meta = dict(meta)
+    if getattr(generator, "alpha_calibration", None) and "alpha_calibration" not in meta:
+        meta["alpha_calibration"] = generator.alpha_calibration
+    full_meta = _json_like(meta)
     full_meta.update(width=generator.width, depth=generator.depth, output=generator.output,
                      layout=CHECKPOINT_LAYOUT)
     payload = {"state_dict": {_RELEASE_PREFIX + k: v.detach().cpu().clone() for k, v in
@@ -508,6 +513,7 @@ def load_generator(path, output: str | None = None, device="cpu") -> FlowMagGene
     gen = FlowMagGenerator(width=arch["width"], depth=arch["depth"], output=output)
     gen.load_state_dict(state, strict=True)
     gen.alpha_range = _trained_range(meta)
+    gen.alpha_calibration = (meta or {}).get("alpha_calibration") or None
     return gen.to(torch.device(device)).eval()
 
 
@@ -553,6 +559,25 @@ def alpha_passes(alpha: float) -> tuple[float, int]:
     return alpha, 1
 
 
+def plan_passes(generator, alpha: float) -> tuple[float, int]:
+    """(input factor per pass, passes) for a requested alpha. Without an alpha calibration:
+    ``alpha_passes`` (FlowMag's rule). With one (a trained mexflow checkpoint): the per-pass factor
+    is mapped through it (`calibration.calibrated_input`), and a single pass whose calibrated input
+    would leave the trained range becomes two passes of sqrt(alpha)."""
+    from mexflow.magnify.calibration import calibrated_input
+
+    a, passes = alpha_passes(alpha)
+    cal = getattr(generator, "alpha_calibration", None)
+    if not cal:
+        return a, passes
+    a_in = calibrated_input(cal, a)
+    rng = getattr(generator, "alpha_range", None)
+    if passes == 1 and rng is not None and rng[1] > 1.0 and a_in > rng[1] and alpha > 1.0:
+        a, passes = math.sqrt(float(alpha)), 2
+        a_in = calibrated_input(cal, a)
+    return a_in, passes
+
+
 def magnify_pair(generator: FlowMagGenerator, x0: Tensor, x1: Tensor, alpha: float,
                  alpha_mask=None) -> Tensor:
     """FlowMag inference on frame pairs, (B, 3, H, W) float32 in [0, 1] -> magnified x1.
@@ -562,7 +587,7 @@ def magnify_pair(generator: FlowMagGenerator, x0: Tensor, x1: Tensor, alpha: flo
     (bool: targeted magnification), blended into the embedding as in ``alpha_embedding`` in
     every pass. Gradients are not disabled here.
     """
-    a, passes = alpha_passes(alpha)
+    a, passes = plan_passes(generator, alpha)
     mask = None
     if alpha_mask is not None:
         mask = torch.as_tensor(np.asarray(alpha_mask) if not isinstance(alpha_mask, Tensor)
@@ -587,7 +612,7 @@ def warn_alpha_range(generator: FlowMagGenerator, alpha: float, masked: bool = F
     if rng is None:
         return False
     lo, hi = rng
-    a, passes = alpha_passes(alpha)
+    a, passes = plan_passes(generator, alpha)
     seen = [a] + ([1.0] if masked else [])
     bad = [v for v in seen if not (lo <= v <= hi)]
     if not bad:

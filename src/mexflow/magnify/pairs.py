@@ -261,7 +261,8 @@ def random_motion(rng: np.random.Generator, size: int, alpha: float, spec: Motio
 
 
 def generated_batch(rng: np.random.Generator, views: np.ndarray, alpha: np.ndarray,
-                    spec: MotionSpec = MotionSpec(), mask_weights: np.ndarray | None = None):
+                    spec: MotionSpec = MotionSpec(), mask_weights: np.ndarray | None = None,
+                    return_flows: bool = False):
     """Pairs with known motion and their truly magnified frames.
 
     views: (n, S, S, 3) uint8 clean frames x0; alpha: (n,) factors; mask_weights: None (uniform
@@ -269,14 +270,16 @@ def generated_batch(rng: np.random.Generator, views: np.ndarray, alpha: np.ndarr
     magnification: the target moves by A(x) F(x) with A = 1 + (alpha - 1) W (alpha inside the
     masks, 1 = unchanged outside). Returns x0, x1 (n, S, S, 3) uint8 (x1 = x0 moved by F, both
     with independent sensor noise) and target (n, S, S, 3) float32 on the 0..255 scale (x0 moved
-    by alpha F, or A F; no noise)."""
+    by alpha F, or A F; no noise); with return_flows, also the fields F (n, S, S, 2) float32."""
     n, size = len(views), views.shape[1]
+    flows = np.empty((n, size, size, 2), np.float32)
     x0 = np.empty_like(views)
     x1 = np.empty_like(views)
     target = np.empty(views.shape, np.float32)
     for k in range(n):
         a = float(alpha[k])
         flow = random_motion(rng, size, a, spec)
+        flows[k] = flow
         clean = views[k].astype(np.float32)
         moved = warp_forward(clean, flow)
         gain = a if mask_weights is None else 1.0 + (a - 1.0) * mask_weights[k][..., None]
@@ -286,7 +289,7 @@ def generated_batch(rng: np.random.Generator, views: np.ndarray, alpha: np.ndarr
         for out, img in ((x0, clean), (x1, moved)):
             noisy = img + rng.normal(0.0, sigma, img.shape).astype(np.float32) if sigma else img
             out[k] = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
-    return x0, x1, target
+    return (x0, x1, target, flows) if return_flows else (x0, x1, target)
 
 
 class GenericViews:

@@ -66,7 +66,9 @@ class TrainSpec:
     embedding_rate: the first convolution's weights on the 32 alpha-embedding channels move by
     this share of each optimiser update (`EmbeddingPace`), and blind_share: not at all during the
     first share of the steps, so the model first learns to see motion, then how alpha scales it
-    (an alpha-blind model learned where the full-rate one stayed at the identity, measured)."""
+    (an alpha-blind model learned where the full-rate one stayed at the identity, measured);
+    calibrate: fit the alpha calibration after generic pretraining and fine-tuning
+    (`mexflow.magnify.calibration`, generated objective only)."""
 
     steps: int = 200
     batch_size: int = 8
@@ -87,6 +89,7 @@ class TrainSpec:
     alpha_ramp: float = 0.0
     embedding_rate: float = 1.0
     blind_share: float = 0.0
+    calibrate: bool = True
 
     @classmethod
     def from_dict(cls, d: dict, **overrides) -> "TrainSpec":
@@ -311,6 +314,33 @@ def init_for_magnification(generator: FlowMagGenerator, difference_share: float 
         torch.nn.init.normal_(generator.up_layers[-1].conv.weight, std=OUTPUT_INIT_STD)
 
 
+def calibrate(generator: FlowMagGenerator, views, spec: TrainSpec,
+              log: logging.Logger | None = None, n: int = 32, crop: int = 96) -> dict | None:
+    """Fit and attach the generator's alpha calibration (`fit_alpha_calibration`) on `n` views of
+    its training sources (`views.sample`, at most `crop` px, or the whole frame for face-aware
+    weights), with spec.motion and spec.alpha_range. Returns the table, or None (logged, and the
+    generator left uncalibrated) when no gain could be measured."""
+    from mexflow.magnify.calibration import fit_alpha_calibration
+
+    log = log or logging.getLogger(__name__)
+    rng = np.random.default_rng(spec.seed + 1000)
+    frames, weights = views.sample(rng, n if spec.loss.landmark <= 0 else max(8, n // 2),
+                                   spec.crop if spec.loss.landmark > 0 else min(crop, spec.crop))
+    if spec.loss.landmark <= 0:
+        weights = None
+    try:
+        table = fit_alpha_calibration(generator, frames, weights, spec.alpha_range, spec.motion,
+                                      seed=spec.seed + 7)
+    except ValueError as e:
+        log.warning("no alpha calibration: %s", e)
+        generator.alpha_calibration = None
+        return None
+    generator.alpha_calibration = table
+    log.info("alpha calibration (requested -> input): %s",
+             ", ".join(f"{r:.3g}->{i:.3g}" for r, i in zip(table["requested"], table["input"])))
+    return table
+
+
 def generated_draw(views, spec: TrainSpec) -> BatchDraw:
     """Batches of the generated objective: views.sample(rng, n, spec.crop) -> (frames, mask
     weights or None), moved by generated motion (`generated_batch`)."""
@@ -342,6 +372,8 @@ def pretrain_generic(architecture: dict, spec: TrainSpec, supervisor, pairs: int
         history = train_generator(generator, supervisor, generated_draw(views, spec), spec, device, log)
         meta = {"mode": "generic", "textures": len(views.textures), "faces": len(views.faces),
                 "history": history, **_spec_meta(spec)}
+        if spec.calibrate:
+            meta["alpha_calibration"] = calibrate(generator, views, spec, log)
         return generator, meta
     pool = generic_pair_pool(pairs, spec.crop, spec.seed, rule=pair_filter)
     log.info("generic pool: %d pairs kept of %d drawn", pairs, int(pool["tries"]))
@@ -365,10 +397,12 @@ def finetune_me(generator: FlowMagGenerator, spec: TrainSpec, supervisor, clips:
         raise ValueError("face-aware fine-tuning (landmark weight > 0) needs face-region masks")
     if spec.generated:
         soft = [soft_mask(m) for m in masks] if spec.loss.landmark > 0 else None
-        draw = generated_draw(ClipViews(clips, soft), spec)
-        history = train_generator(generator, supervisor, draw, spec, device, log)
-        return generator, {"mode": "finetune", "clips": len(clips), "history": history,
-                           **_spec_meta(spec)}
+        views = ClipViews(clips, soft)
+        history = train_generator(generator, supervisor, generated_draw(views, spec), spec, device, log)
+        meta = {"mode": "finetune", "clips": len(clips), "history": history, **_spec_meta(spec)}
+        if spec.calibrate:
+            meta["alpha_calibration"] = calibrate(generator, views, spec, log)
+        return generator, meta
     sampler = MEPairSampler(clips, masks if spec.loss.landmark > 0 else None)
 
     if spec.loss.target > 0:
@@ -428,9 +462,15 @@ def soft_mask(mask: np.ndarray, sigma_px: float = 3.0) -> np.ndarray:
 
 def _spec_meta(spec: TrainSpec) -> dict:
     return {"steps": spec.steps, "batch_size": spec.batch_size, "lr": spec.lr, "crop": spec.crop,
-            "alpha_range": list(spec.alpha_range), "loss": dict(spec.loss.__dict__),
+            "alpha_range": list(spec.alpha_range),
+            # the generated objective uses the target term alone (lambda weighs its in-mask part)
+            "loss": ({"target": 1.0, "landmark": spec.loss.landmark} if spec.generated
+                     else dict(spec.loss.__dict__)),
             "freeze_encoder": spec.freeze_encoder, "seed": spec.seed, "objective": spec.objective,
             "motion": {k: (list(v) if isinstance(v, tuple) else v)
                        for k, v in spec.motion.__dict__.items()},
             "target_scales": spec.target_scales, "schedule": spec.schedule,
-            "face_share": spec.face_share}
+            "face_share": spec.face_share, "blind_share": spec.blind_share,
+            "embedding_rate": spec.embedding_rate, "alpha_ramp": spec.alpha_ramp,
+            "difference_init": spec.difference_init, "bn_batches": spec.bn_batches,
+            "calibrate": spec.calibrate}
