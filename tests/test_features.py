@@ -542,3 +542,18 @@ def test_non_finite_flow_and_outputs_raise_floating_point_error(clip_arrays, mon
     monkeypatch.setattr(kinds_module, "block_fft3d", lambda g, b: np.full(g.shape, np.inf, np.float32))
     with pytest.raises(FloatingPointError, match="clip bad02: feature kind fft3d: output 'data'"):
         compute_features(clip_arrays, {"kind": "fft3d"}, "bad02")
+
+
+def test_dis_flow_does_not_depend_on_earlier_flows():
+    """The same pair gives the same DIS flow whatever was computed before (a cached, stateful DIS
+    object once made flows depend on call history)."""
+    from mexflow.features.flow import compute_flow
+
+    rng = np.random.default_rng(0)
+    a = cv2.GaussianBlur(rng.integers(0, 255, (64, 64), dtype=np.uint8), (5, 5), 1.5)
+    b = np.roll(a, 1, axis=1)
+    first = compute_flow(a, b, "dis", {"preset": "medium"})
+    for size in (40, 224):
+        c = rng.integers(0, 255, (size, size), dtype=np.uint8)
+        compute_flow(c, np.roll(c, 2, axis=0), "dis", {"preset": "medium"})
+    np.testing.assert_array_equal(compute_flow(a, b, "dis", {"preset": "medium"}), first)

@@ -171,6 +171,8 @@ def test_alpha_calibration_finds_the_input_that_gives_alpha():
     g.alpha_calibration = table
     a_in, passes = plan_passes(g, 3.0)
     assert passes == 1 and a_in == pytest.approx(6.0, rel=0.15)
-    # A calibrated input beyond the trained range (16) turns one pass into two of sqrt(alpha).
+    # Beyond the largest measured gain, one pass becomes two of sqrt(alpha); the input never
+    # exceeds the largest factor the calibration tried.
     a_in, passes = plan_passes(g, 12.0)
     assert passes == 2 and a_in == pytest.approx(calibrated_input(table, 12.0 ** 0.5))
+    assert calibrated_input(table, 1000.0) == pytest.approx(table["input"][-1])

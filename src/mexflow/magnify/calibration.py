@@ -110,8 +110,10 @@ def fit_alpha_calibration(generator, views: np.ndarray, weights: np.ndarray | No
 
 
 def calibrated_input(calibration: dict | None, alpha: float) -> float:
-    """The input factor for a requested alpha: log-linear interpolation in the table; beyond its
-    ends, proportional to the nearest entry's input/requested ratio. No table: alpha itself."""
+    """The input factor for a requested alpha: log-linear interpolation in the table; below its
+    first entry, proportional to that entry's input/requested ratio; above its last, that
+    entry's input (the most the model was measured to deliver: extrapolating would feed it
+    factors it never saw). No table: alpha itself."""
     if not calibration:
         return float(alpha)
     req = np.log(np.asarray(calibration["requested"], np.float64))
@@ -120,5 +122,5 @@ def calibrated_input(calibration: dict | None, alpha: float) -> float:
     if la <= req[0]:
         return float(math.exp(la + inp[0] - req[0]))
     if la >= req[-1]:
-        return float(math.exp(la + inp[-1] - req[-1]))
+        return float(math.exp(inp[-1]))
     return float(math.exp(np.interp(la, req, inp)))

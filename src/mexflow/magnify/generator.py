@@ -309,7 +309,18 @@ class FlowMagGenerator(nn.Module):
         super().train(mode)
         if self._encoder_frozen:
             self.down_layers.eval()
+        if getattr(self, "_batchnorm_frozen", False):
+            for m in self.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eval()
         return self
+
+    def freeze_batchnorm(self) -> None:
+        """Keep every BatchNorm in eval mode (running statistics fixed and used) even under
+        ``.train()``: adapting to one clip with batches of 4 would otherwise replace the
+        statistics the weights were trained with by those of a few crops of that clip."""
+        self._batchnorm_frozen = True
+        self.train(self.training)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters with requires_grad (what an optimiser should receive)."""
@@ -561,21 +572,19 @@ def alpha_passes(alpha: float) -> tuple[float, int]:
 
 def plan_passes(generator, alpha: float) -> tuple[float, int]:
     """(input factor per pass, passes) for a requested alpha. Without an alpha calibration:
-    ``alpha_passes`` (FlowMag's rule). With one (a trained mexflow checkpoint): the per-pass factor
-    is mapped through it (`calibration.calibrated_input`), and a single pass whose calibrated input
-    would leave the trained range becomes two passes of sqrt(alpha)."""
+    ``alpha_passes`` (FlowMag's rule). With one (a trained mexflow checkpoint): a magnification
+    beyond the largest gain the calibration measured (or above 16) runs as two passes of
+    sqrt(alpha), and the per-pass factor is mapped through the table
+    (`calibration.calibrated_input`)."""
     from mexflow.magnify.calibration import calibrated_input
 
     a, passes = alpha_passes(alpha)
     cal = getattr(generator, "alpha_calibration", None)
     if not cal:
         return a, passes
-    a_in = calibrated_input(cal, a)
-    rng = getattr(generator, "alpha_range", None)
-    if passes == 1 and rng is not None and rng[1] > 1.0 and a_in > rng[1] and alpha > 1.0:
+    if passes == 1 and alpha > 1.0 and alpha > cal["requested"][-1]:
         a, passes = math.sqrt(float(alpha)), 2
-        a_in = calibrated_input(cal, a)
-    return a_in, passes
+    return calibrated_input(cal, a), passes
 
 
 def magnify_pair(generator: FlowMagGenerator, x0: Tensor, x1: Tensor, alpha: float,
