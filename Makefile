@@ -33,7 +33,7 @@ report: $(STAMP)
 # Retrain the shipped generic magnifier from scratch with config.yaml's recipe
 # (magnify.models.generic) and ship it: resources/magnifiers/generic.pt + generic.json (sha256).
 pretrain: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --forcerun pretrain_magnifier results/magnifiers/generic.pt
+	$(BIN)/snakemake --cores $(CORES) --force results/magnifiers/generic.pt
 	$(BIN)/python scripts/ship_generic.py results/magnifiers/generic.pt
 
 # Only the SLURM integration test (root + apt: installs and starts a single-node SLURM).

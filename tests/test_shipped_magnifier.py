@@ -88,3 +88,21 @@ def test_the_pretraining_recipe_still_runs(tmp_path):
 
     save_checkpoint(tmp_path / "g.pt", generator, meta)
     assert load_generator(tmp_path / "g.pt").output == cfg["magnify"]["architecture"]["output"]
+
+
+def test_make_pretrain_plans_only_the_generic_training(tmp_path):
+    """The Makefile's `pretrain` Snakemake command, dry-run from the repository root as the README
+    writes it, plans the generic pretraining alone (an option that swallowed the target once
+    planned the whole default matrix instead)."""
+    import subprocess
+    import sys
+
+    from mexflow.workflow_support import planned_job_counts
+
+    lines = (ROOT / "Makefile").read_text().split("\npretrain:", 1)[1].splitlines()
+    command = next(line.strip() for line in lines if "snakemake" in line)
+    args = command.replace("$(BIN)/snakemake", "").replace("$(CORES)", "1").split()
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    res = subprocess.run([snakemake, *args, "-n"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert planned_job_counts(res.stdout + res.stderr) == {"pretrain_magnifier": 1}
