@@ -34,7 +34,7 @@ import torch
 
 from mexflow.magnify.gain import PHOTO_FIELDS, gain_ratios, moving_photo_clip
 from mexflow.magnify.generator import load_checkpoint_meta, load_generator, magnify_clip
-from mexflow.magnify.metrics import motion_magnification_ratio
+from mexflow.magnify.metrics import motion_magnification_ratio, part_union
 from mexflow.report.tables import markdown_table
 
 ALPHAS = (2.0, 5.0, 10.0, 20.0)
@@ -92,7 +92,7 @@ def learned(g, mask_key=None):
     def run(it, alpha):
         mask = None
         if mask_key:
-            mask = np.logical_or.reduce([m for n, m in zip(it["names"], it["masks"]) if n != "face"])
+            mask = part_union(it["masks"], it["names"])
         return magnify_clip(g, it["clip"], alpha, alpha_mask=mask)
     return run
 

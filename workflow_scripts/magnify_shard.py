@@ -37,7 +37,9 @@ else:
     cfg = snakemake.config.get("magnify", {})
     device = select_device(cfg.get("device", "auto"))
     generator = load_generator(i.checkpoint, device=device)
-    needs_supervisor = spec.tta and spec.tta.get("objective", "flowmag") == "flowmag"
+    from mexflow.magnify.train import TrainSpec
+
+    needs_supervisor = spec.tta and not TrainSpec.from_dict(spec.tta).generated
     supervisor = make_supervisor(p.common.get("supervisor", {"kind": "lk"})) if needs_supervisor else None
     masks, clip_meta = None, None
     if spec.targeted is not None:

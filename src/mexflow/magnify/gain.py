@@ -23,8 +23,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from mexflow.geometry.regions import FACE
-from mexflow.magnify.metrics import reference_flows
+from mexflow.magnify.metrics import gain_along, part_union, reference_flows
 from mexflow.magnify.pairs import smooth_random_flow, warp_forward
 
 __all__ = ["perfect_magnification", "gain_ratios", "moving_photo_clip", "PHOTO_FIELDS"]
@@ -43,7 +42,7 @@ def perfect_magnification(clip: np.ndarray, disp: np.ndarray, alpha: float) -> n
 
 def gain_ratios(original: np.ndarray, magnified: np.ndarray, alpha: float, disp: np.ndarray,
                 masks: np.ndarray | None = None, region_names: Sequence[str] | None = None,
-                min_px: float = 0.1) -> dict:
+                min_px: float = 0.1, flows: dict | None = None) -> dict:
     """Gain of `magnified` along the true displacement, relative to a perfect magnification.
 
     F_mag, F_orig, F_perfect: full-resolution Farnebäck flows frame 0 -> frame i of the magnified,
@@ -54,36 +53,32 @@ def gain_ratios(original: np.ndarray, magnified: np.ndarray, alpha: float, disp:
     (the same inside / outside the union of the face-part masks, every mask but "face"),
     "added_share_in_masks" (share of the added motion |F_mag - F_orig|, summed over pixels and
     pairs, inside that union) and "mask_area_share" (the union's share of the image). Floats; NaN
-    when undefined."""
+    when undefined. flows: optional {"original": F_orig, "magnified": F_mag} already computed
+    with `reference_flows`, as `truth_errors` takes them."""
     original, magnified = np.asarray(original), np.asarray(magnified)
     disp = np.asarray(disp, np.float64)
     if original.shape != magnified.shape or disp.shape != (len(original) - 1, *original.shape[1:3], 2):
         raise ValueError(f"clips {original.shape} / {magnified.shape} and displacement {disp.shape} "
                          "do not match")
-    f_mag = reference_flows(magnified).astype(np.float64)
+    flows = flows or {}
+    f_mag = (flows["magnified"] if "magnified" in flows else reference_flows(magnified)).astype(np.float64)
     f_perfect = reference_flows(perfect_magnification(original, disp, alpha)).astype(np.float64)
     moving = np.hypot(disp[..., 0], disp[..., 1]) >= min_px
 
-    def gain(flow, where) -> float:
-        t = disp[where]
-        den = float((t * t).sum())
-        return float((flow[where] * t).sum() / den) if den > 0 else math.nan
-
     def ratio(where) -> float:
-        p = gain(f_perfect, where)
-        return gain(f_mag, where) / p if p and math.isfinite(p) else math.nan
+        p = gain_along(f_perfect, disp, where)
+        return gain_along(f_mag, disp, where) / p if p and math.isfinite(p) else math.nan
 
-    out = {"gain_ratio": ratio(moving), "effective_alpha": gain(f_mag, moving),
-           "perfect_effective_alpha": gain(f_perfect, moving)}
+    out = {"gain_ratio": ratio(moving), "effective_alpha": gain_along(f_mag, disp, moving),
+           "perfect_effective_alpha": gain_along(f_perfect, disp, moving)}
     if masks is None:
         return out
     masks = np.asarray(masks, bool)
     names = list(region_names or [])
     if len(names) != len(masks):
         raise ValueError(f"{len(masks)} masks but {len(names)} region names")
-    parts = [m for n, m in zip(names, masks) if n != FACE]
-    union = np.logical_or.reduce(parts) if parts else np.zeros(masks.shape[1:], bool)
-    f_orig = reference_flows(original).astype(np.float64)
+    union = part_union(masks, names)
+    f_orig = (flows["original"] if "original" in flows else reference_flows(original)).astype(np.float64)
     added = np.hypot(*(f_mag - f_orig).transpose(3, 0, 1, 2)).sum(axis=0)
     total = float(added.sum())
     out.update(inmask_gain_ratio=ratio(moving & union[None]),

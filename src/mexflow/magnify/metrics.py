@@ -30,6 +30,7 @@ from mexflow.geometry.regions import FACE
 from mexflow.synthetic.ground_truth import ClipTruth, displacement_in_crop
 
 __all__ = ["reference_flows", "motion_magnification_ratio", "supervisor_errors", "truth_errors",
+           "part_union", "gain_along",
            "displacement_between"]
 
 FlowSupervisor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -159,12 +160,18 @@ def supervisor_errors(original: np.ndarray, magnified: np.ndarray, alpha: float,
     }
 
 
-def _gain_along(flow: np.ndarray, truth: np.ndarray, where: np.ndarray) -> float:
+def gain_along(flow: np.ndarray, truth: np.ndarray, where: np.ndarray) -> float:
     """Least-squares gain g minimising |flow - g truth|^2 over `where` (NaN if empty)."""
     t = truth[where].astype(np.float64)
     if t.size == 0:
         return math.nan
     return float((flow[where].astype(np.float64) * t).sum() / (t * t).sum())
+
+
+def part_union(masks: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """(H, W) bool union of the face-part masks: every mask of (R, H, W) but the one named "face"."""
+    parts = [m for name, m in zip(names, masks) if name != FACE]
+    return np.logical_or.reduce(parts) if parts else np.zeros(masks.shape[1:], bool)
 
 
 def _epe(flow: np.ndarray, target: np.ndarray, where: np.ndarray) -> float:
@@ -175,7 +182,7 @@ def _epe(flow: np.ndarray, target: np.ndarray, where: np.ndarray) -> float:
 
 def truth_errors(original: np.ndarray, magnified: np.ndarray, alpha: float, true_disp: np.ndarray,
                  masks: np.ndarray | None = None, region_names: Sequence[str] | None = None,
-                 min_px: float = 0.1) -> dict:
+                 min_px: float = 0.1, flows: dict | None = None) -> dict:
     """Errors of a magnified clip against the known motion of its original.
 
     original, magnified: (T, H, W, 3) or (T, H, W) uint8 of equal shape. true_disp: (T-1, H, W, 2)
@@ -195,6 +202,8 @@ def truth_errors(original: np.ndarray, magnified: np.ndarray, alpha: float, true
     all pixels and pairs, that lies inside the union of the part masks (every mask but the one
     named "face"); "mask_area_share": that union's share of the image (what a spatially uniform
     magnifier would give). Without masks these keys are absent. Every value is a float.
+    flows: optional {"original": F_orig, "magnified": F_mag} already computed with
+    `reference_flows` (a caller that needs them too computes them once).
     """
     original, magnified = _check_pair_of_clips(original, magnified)
     n_pairs, (h, w) = original.shape[0] - 1, original.shape[1:3]
@@ -214,8 +223,9 @@ def truth_errors(original: np.ndarray, magnified: np.ndarray, alpha: float, true
         raise ValueError("region_names given without masks")
 
     alpha = float(alpha)
-    f_mag = reference_flows(magnified)
-    f_orig = reference_flows(original)
+    flows = flows or {}
+    f_mag = flows["magnified"] if "magnified" in flows else reference_flows(magnified)
+    f_orig = flows["original"] if "original" in flows else reference_flows(original)
     true64 = true_disp.astype(np.float64)
     target = alpha * true64
     moving = _magnitude(true_disp) >= min_px
@@ -225,8 +235,8 @@ def truth_errors(original: np.ndarray, magnified: np.ndarray, alpha: float, true
     out = {
         "truth_epe": epe,
         "truth_rel_error": epe / target_len if target_len > 0 else math.nan,
-        "effective_alpha": _gain_along(f_mag, true64, moving),
-        "orig_effective_alpha": _gain_along(f_orig, true64, moving),
+        "effective_alpha": gain_along(f_mag, true64, moving),
+        "orig_effective_alpha": gain_along(f_orig, true64, moving),
         "moving_share": float(moving.mean()),
     }
     if masks is None:
@@ -235,9 +245,8 @@ def truth_errors(original: np.ndarray, magnified: np.ndarray, alpha: float, true
     for name, mask in zip(names, masks):
         inside = moving & mask[None]
         out[f"truth_epe_{name}"] = _epe(f_mag, target, inside)
-        out[f"effective_alpha_{name}"] = _gain_along(f_mag, true64, inside)
-    parts = [m for name, m in zip(names, masks) if name != FACE]
-    union = np.logical_or.reduce(parts) if parts else np.zeros((h, w), bool)
+        out[f"effective_alpha_{name}"] = gain_along(f_mag, true64, inside)
+    union = part_union(masks, names)
     added = _magnitude(f_mag.astype(np.float64) - f_orig).sum(axis=0)  # (H, W), summed over pairs
     total = float(added.sum())
     out["added_share_in_masks"] = float(added[union].sum()) / total if total > 0 else math.nan

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mexflow.magnify.gain import gain_ratios
-from mexflow.magnify.metrics import (displacement_between, motion_magnification_ratio,
+from mexflow.magnify.metrics import (displacement_between, motion_magnification_ratio, reference_flows,
                                      supervisor_errors, truth_errors)
 from mexflow.shards import iter_clips, read_clip
 
@@ -73,10 +73,11 @@ def _truth_metrics(clip_id, x, mag, alpha, source_frames, box, masks, truth_root
     disp = np.stack([displacement_between(gt, box, size, float(source_frames[0]), float(f))
                      for f in source_frames[1:]])
     names = masks[1] if masks is not None else None
+    flows = {"original": reference_flows(x), "magnified": reference_flows(mag)}  # once for both
     out = truth_errors(x, mag, alpha, disp, masks=None if masks is None else masks[0],
-                       region_names=names, min_px=min_px)
+                       region_names=names, min_px=min_px, flows=flows)
     ratios = gain_ratios(x, mag, alpha, disp, masks=None if masks is None else masks[0],
-                         region_names=names, min_px=min_px)
+                         region_names=names, min_px=min_px, flows=flows)
     out.update({k: v for k, v in ratios.items() if k.endswith("gain_ratio") or k == "perfect_effective_alpha"})
     return {f"truth_{k}" if not k.startswith("truth_") else k: v for k, v in out.items()}
 
