@@ -18,13 +18,17 @@ vector ordered block rows, block columns, planes XY | XT | YT.
 
 scikit-image takes one radius per plane, so the baseline needs Rx = Ry = Rt. It interpolates as
 (1 - f) a + f b with weights from the absolute coordinate where mexflow uses a + f (b - a) with
-weights from the offset: the two can only disagree on exact interpolation ties (all four samples
-equal to the centre), which random 8-bit clips practically never have; the benchmark checks the
-two vectors on every clip and reports any difference.
+weights from the offset, so the two can disagree only on exact interpolation ties: neighbours whose
+exact-arithmetic interpolant equals the centre, where each implementation's float rounding decides
+the bit. Ties need plateaus or locally linear patches running along the sampling direction (at 45
+degrees with R = 3 the two fractional weights sum to 1): random 8-bit clips practically never have
+them, smooth real frames have a few. `tie_report` finds every differing bit and checks it is such a
+tie (exactly, with fractions); the benchmarks report it.
 """
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from skimage.feature import local_binary_pattern
@@ -92,3 +96,51 @@ def lbp_top_skimage(volume, P: int = 8, radii=(3.0, 3.0, 3.0), grid=(8, 8), over
                 hist = np.bincount(table, weights=raw, minlength=n_bins)
                 out.append(hist / hist.sum() if normalise else hist)
     return np.concatenate(out).astype(np.float32)
+
+
+def tie_report(volume, P: int = 8, R: float = 3.0) -> dict:
+    """Where scikit-image's and mexflow's raw LBP-TOP codes differ: codes and bits per plane, and
+    how many of those bits are exact interpolation ties (the neighbour's bilinear interpolant,
+    computed exactly with fractions from the 5-decimal offsets both libraries use, equals the
+    centre)."""
+    from mexflow.features.lbp import lbp_top_codes
+
+    V = np.asarray(volume)
+    m = math.ceil(R)
+    ours = lbp_top_codes(V, P=P, radii=(R, R, R), mapping=None)
+    theirs = plane_codes(V, P, R)
+    angles = 2 * np.pi * np.arange(P) / P
+    offsets = [(Fraction(f"{dv:.5f}"), Fraction(f"{dh:.5f}"))
+               for dv, dh in zip(np.round(-R * np.sin(angles), 5), np.round(R * np.cos(angles), 5))]
+    report = {"codes": 0, "bits": 0, "ties": 0, "per_plane": {}}
+    for name, (va, ha), a, b in zip(("XY", "XT", "YT"), ((1, 2), (0, 2), (0, 1)), ours, theirs):
+        where = np.argwhere(a != b)
+        bits = ties = 0
+        for t, y, x in where:
+            centre = (t + m, y + m, x + m)
+            diff = int(a[t, y, x]) ^ int(b[t, y, x])
+            for p in range(P):
+                if not diff >> p & 1:
+                    continue
+                bits += 1
+                dv, dh = offsets[p]
+                iv, ih = math.floor(dv), math.floor(dh)
+                fv, fh = dv - iv, dh - ih
+
+                def at(kv: int, kh: int) -> int:
+                    q = list(centre)
+                    q[va] += iv + kv
+                    q[ha] += ih + kh
+                    return int(V[tuple(q)])
+
+                top = at(0, 0) + fh * (at(0, 1) - at(0, 0)) if fh else Fraction(at(0, 0))
+                if fv:
+                    bottom = at(1, 0) + fh * (at(1, 1) - at(1, 0)) if fh else Fraction(at(1, 0))
+                    top = top + fv * (bottom - top)
+                ties += top == int(V[centre])
+        report["per_plane"][name] = {"codes": len(where), "bits": bits, "ties": ties}
+        report["codes"] += len(where)
+        report["bits"] += bits
+        report["ties"] += ties
+    report["all_ties"] = report["ties"] == report["bits"]
+    return report
