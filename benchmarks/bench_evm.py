@@ -9,9 +9,9 @@ largest output difference, and the fast path's peak memory (tracemalloc); writes
 py_evm (the Python EVM that MEB uses) is not part of this repository and is not run here. The
 report carries its figures as cited, not measured: issue 14's author ran it side by side on this
 machine kind at ~1,200-1,400 frames/s at 224x224 gray and ~210-240 at 640x480 gray (REFERENCES §5),
-and found mexflow's EVM ~7-8x faster at 224x224 in that run. py_evm rebuilds every output frame on
-frame 0 (and runs the lambda sequence from the finest level), so it does not compute the same
-output.
+and the issue puts mexflow's EVM at ~7-8x py_evm's speed at 224x224. py_evm rebuilds every output
+frame on frame 0 (and runs the lambda sequence from the finest level), so it does not compute the
+same output.
 
     python benchmarks/bench_evm.py --frames 64 --repeats 5 --out benchmarks/out/evm.json
 
@@ -47,7 +47,7 @@ CITED_PY_EVM = {
               "REFERENCES §5",
     "fps_224x224_gray": [1200, 1400],
     "fps_640x480_gray": [210, 240],
-    "mexflow_over_py_evm_224x224_in_that_run": "~7-8x",
+    "mexflow_over_py_evm_224x224_per_issue_14": "~7-8x",
     "notes": ["py_evm rebuilds every output frame on frame 0",
               "py_evm runs the lambda sequence from the finest level"],
 }
