@@ -1,10 +1,17 @@
 """Benchmark: Eulerian Video Magnification, fast path vs the plain reference, single thread.
 
 Emotion Engine settings (IIR, alpha 10, r1 0.47, r2 0.1, 6 levels, lambda_c 16, chroma 0.1) on
-random uint8 clips at 224x224 and 640x480, gray and RGB. Prints frames/s (median of the repeats)
-of `magnify_evm` and `magnify_evm_reference`, their ratio, the ratio to the published Python EVM
-(480 frames/s at 224^2, 220 frames/s at 640x480 gray, REFERENCES §5), and the fast path's peak
-memory (tracemalloc); writes a JSON report.
+random uint8 clips at 224x224 and 640x480, gray and RGB. Both sides run in this process:
+`magnify_evm` (the fast path) and `magnify_evm_reference` (the plain float64 implementation that
+the tests use as the oracle). Prints frames/s (median of the repeats) of both, their ratio, the
+largest output difference, and the fast path's peak memory (tracemalloc); writes a JSON report.
+
+py_evm (the Python EVM that MEB uses) is not part of this repository and is not run here. The
+report carries its figures as cited, not measured: issue 14's author ran it side by side on this
+machine kind at ~1,200-1,400 frames/s at 224x224 gray and ~210-240 at 640x480 gray (REFERENCES §5),
+and the issue puts mexflow's EVM at ~7-8x py_evm's speed at 224x224. py_evm rebuilds every output
+frame on frame 0 (and runs the lambda sequence from the finest level), so it does not compute the
+same output.
 
     python benchmarks/bench_evm.py --frames 64 --repeats 5 --out benchmarks/out/evm.json
 
@@ -33,8 +40,17 @@ from bench_report import environment, write_report  # noqa: E402
 
 from mexflow.magnify.evm import EVMParams, magnify_evm, magnify_evm_reference  # noqa: E402
 
-# published Python EVM on the same machine kind, frames/s (gray); the targets of the fast path
-ANCHORS_FPS = {(224, 224, "gray"): 480.0, (480, 640, "gray"): 220.0}
+# Not measured here: py_evm, run side by side with mexflow on this machine kind by issue 14's author
+# (frames/s, gray, one thread; REFERENCES §5).
+CITED_PY_EVM = {
+    "source": "issue 14 (item 8), measured side by side on this machine kind by the issue's author; "
+              "REFERENCES §5",
+    "fps_224x224_gray": [1200, 1400],
+    "fps_640x480_gray": [210, 240],
+    "mexflow_over_py_evm_224x224_per_issue_14": "~7-8x",
+    "notes": ["py_evm rebuilds every output frame on frame 0",
+              "py_evm runs the lambda sequence from the finest level"],
+}
 CASES = [(224, 224, "gray"), (224, 224, "rgb"), (480, 640, "gray"), (480, 640, "rgb")]
 
 
@@ -92,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
         ref_fps, ref_s = _fps(reference, ref_clip, args.repeats, min(args.warmup, 1))
         worst = np.abs(fast(ref_clip).astype(np.int16) - reference(ref_clip)).max()
         peak = _peak_bytes(fast, clip)
-        anchor = ANCHORS_FPS.get((height, width, colour))
         rows.append({
             "case": f"{width}x{height} {colour}",
             "height": height, "width": width, "colour": colour,
@@ -104,29 +119,24 @@ def main(argv: list[str] | None = None) -> int:
             "reference_seconds": [round(s, 4) for s in ref_s],
             "fast_over_reference": round(fast_fps / ref_fps, 1),
             "max_abs_diff_vs_reference": int(worst),
-            "anchor_fps": anchor,
-            "fast_over_anchor": round(fast_fps / anchor, 2) if anchor else None,
-            "meets_target": (fast_fps >= anchor) if anchor else None,
             "fast_peak_mib": round(peak / 2**20, 2),
             "output_mib": round(clip.nbytes / 2**20, 2),
             "fast_working_mib": round((peak - clip.nbytes) / 2**20, 2),
         })
 
-    header = (f"{'case':<14}{'fast fps':>10}{'ref fps':>10}{'fast/ref':>10}{'anchor':>8}{'fast/anchor':>12}"
-              f"{'target':>8}{'peak MiB':>10}{'work MiB':>10}{'max|d|':>8}")
+    header = (f"{'case':<14}{'fast fps':>10}{'ref fps':>10}{'fast/ref':>10}"
+              f"{'peak MiB':>10}{'work MiB':>10}{'max|d|':>8}")
     print(f"EVM (IIR, alpha 10, r1 0.47, r2 0.1, 6 levels, lambda_c 16, chroma 0.1), single thread, "
           f"fast on {args.frames} frames, reference on {args.ref_frames}, median of {args.repeats}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        anchor = f"{r['anchor_fps']:.0f}" if r["anchor_fps"] else "-"
-        ratio = f"{r['fast_over_anchor']:.2f}x" if r["anchor_fps"] else "-"
-        target = ("ok" if r["meets_target"] else "MISS") if r["anchor_fps"] else "-"
         print(f"{r['case']:<14}{r['fast_fps']:>10.0f}{r['reference_fps']:>10.1f}{r['fast_over_reference']:>9.1f}x"
-              f"{anchor:>8}{ratio:>12}{target:>8}{r['fast_peak_mib']:>10.1f}{r['fast_working_mib']:>10.1f}"
-              f"{r['max_abs_diff_vs_reference']:>8}")
+              f"{r['fast_peak_mib']:>10.1f}{r['fast_working_mib']:>10.1f}{r['max_abs_diff_vs_reference']:>8}")
     print("peak MiB: tracemalloc peak of one fast call (output included); work MiB: peak minus the output; "
           "max|d|: largest uint8 difference fast vs reference")
+    print(f"cited, not measured here ({CITED_PY_EVM['source']}): py_evm ~1,200-1,400 frames/s at 224x224 "
+          f"gray, ~210-240 at 640x480 gray; it rebuilds every output frame on frame 0")
 
     report = {
         "benchmark": "evm",
@@ -135,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "warmup": args.warmup,
         "rows": rows,
-        "all_targets_met": all(r["meets_target"] for r in rows if r["anchor_fps"]),
+        "cited": CITED_PY_EVM,
         "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         **environment(),
         "opencv": cv2.__version__,

@@ -18,7 +18,8 @@ from mexflow.features.lbp import lbp_image, lbp_mapping, lbp_top
 from mexflow.features.lbp_frames import lbp_images, lbp_images_vector
 from mexflow.features.pooling import block_means, grid_edges
 from mexflow.features.registry import compute_features, data_layout, feature_kinds, output_shapes
-from mexflow.features.strain import optical_strain, optical_strain_benchmark_swapped, strain_field
+from mexflow.features.strain import (benchmark_strain_unnormalised, optical_strain,
+                                     optical_strain_benchmark_swapped, strain_field)
 from mexflow.synthetic.ground_truth import displacement_in_crop
 
 
@@ -198,26 +199,90 @@ def _affine_flow(a, b, c, d, shape=(40, 50)) -> np.ndarray:
 
 
 def test_strain_of_an_affine_field_correct_and_benchmark_variant():
-    """correct: sqrt(a^2 + d^2 + (b + c)^2 / 2); benchmark_swapped: sqrt(b^2 + c^2 + (a^2 + d^2)/2),
-    which differs on a field with shear and is not zero on a pure rotation."""
+    """correct: sqrt(a^2 + d^2 + (b + c)^2 / 2); MEB's benchmark_swapped before its min-max step,
+    inside the frame: 8 sqrt(b^2 + c^2 + (a^2 + d^2)/2) (Sobel = 8 x central difference on an affine
+    field), which differs on a field with shear and is not zero on a pure rotation."""
     a, b, c, d = AFFINE
     flow = _affine_flow(*AFFINE)
     correct = np.sqrt(a**2 + d**2 + 0.5 * (b + c) ** 2)
     swapped = np.sqrt(b**2 + c**2 + 0.5 * (a**2 + d**2))
     np.testing.assert_allclose(optical_strain(flow), correct, rtol=1e-4)
-    np.testing.assert_allclose(optical_strain_benchmark_swapped(flow), swapped, rtol=1e-4)
+    np.testing.assert_allclose(benchmark_strain_unnormalised(flow)[1:-1, 1:-1], 8 * swapped, rtol=1e-4)
     assert abs(correct - swapped) > 0.2 * correct
     assert np.array_equal(strain_field(flow), optical_strain(flow))
     assert np.array_equal(strain_field(flow, "benchmark_swapped"), optical_strain_benchmark_swapped(flow))
     rotation = _affine_flow(0.0, -0.01, 0.01, 0.0)
     assert optical_strain(rotation).max() < 1e-6
-    np.testing.assert_allclose(optical_strain_benchmark_swapped(rotation), 0.01 * np.sqrt(2), rtol=1e-4)
+    np.testing.assert_allclose(benchmark_strain_unnormalised(rotation)[1:-1, 1:-1], 8 * 0.01 * np.sqrt(2),
+                               rtol=1e-4)
     batch = np.stack([flow, rotation, 2 * flow])
     assert np.array_equal(optical_strain(batch), np.stack([optical_strain(f) for f in batch]))
     with pytest.raises(ValueError, match="unknown strain_variant"):
         strain_field(flow, "swapped")
     with pytest.raises(ValueError, match=r"\(\.\.\., H, W, 2\)"):
         optical_strain(flow[..., :1])
+
+
+def _meb_strain(flow2d: np.ndarray) -> np.ndarray:
+    """MEB's optical strain of one (H, W, 2) float32 flow, written as MEB writes it: scipy's Sobel
+    with zero padding, the axis-0 derivative named "x", cross terms squared separately, then
+    min-max normalisation over the field."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    u, v = flow2d[..., 0], flow2d[..., 1]
+    ux = ndimage.sobel(u, axis=0, mode="constant")
+    uy = ndimage.sobel(u, axis=1, mode="constant")
+    vx = ndimage.sobel(v, axis=0, mode="constant")
+    vy = ndimage.sobel(v, axis=1, mode="constant")
+    strain = np.sqrt(ux**2 + vy**2 + 0.5 * (uy**2 + vx**2))
+    return (strain - strain.min()) / (strain.max() - strain.min())
+
+
+def _explicit_zero_padded_sobel(a: np.ndarray, axis: int) -> np.ndarray:
+    """The Sobel as an explicit 3x3 correlation over a zero-padded copy (no scipy, no slicing
+    tricks shared with the module): kernel [-1, 0, 1] along `axis`, [1, 2, 1] across."""
+    kernel = np.outer([-1.0, 0.0, 1.0], [1.0, 2.0, 1.0])
+    if axis == 1:
+        kernel = kernel.T
+    padded = np.zeros((a.shape[0] + 2, a.shape[1] + 2))
+    padded[1:-1, 1:-1] = a
+    out = np.zeros(a.shape)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[i, j] = (kernel * padded[i:i + 3, j:j + 3]).sum()
+    return out
+
+
+def test_benchmark_strain_reproduces_meb_exactly():
+    """benchmark_swapped equals MEB's formula (scipy.ndimage.sobel, mode constant, then min-max)
+    field by field, on smooth and random flows, batched or not; the Sobel itself equals an
+    explicit zero-padded 3x3 correlation; the border is not special-cased (zero padding)."""
+    rng = np.random.default_rng(3)
+    smooth = np.stack([cv2.GaussianBlur(rng.normal(size=(37, 45)).astype(np.float32), (0, 0), 3) * 4
+                       for _ in range(2)], -1)
+    noisy = rng.normal(size=(37, 45, 2)).astype(np.float32)
+    offset = (_affine_flow(*AFFINE, shape=(37, 45)) + np.float32([1.5, -0.7])).astype(np.float32)
+    for field in (smooth, noisy, offset):
+        expected = _meb_strain(field)
+        got = optical_strain_benchmark_swapped(field)
+        assert got.dtype == np.float32 and got.shape == field.shape[:2]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        assert got.min() == 0 and got.max() == 1
+        u, v = field[..., 0].astype(np.float64), field[..., 1].astype(np.float64)
+        explicit = np.sqrt(_explicit_zero_padded_sobel(u, 0) ** 2 + _explicit_zero_padded_sobel(v, 1) ** 2
+                           + 0.5 * (_explicit_zero_padded_sobel(u, 1) ** 2
+                                    + _explicit_zero_padded_sobel(v, 0) ** 2))
+        np.testing.assert_allclose(benchmark_strain_unnormalised(field), explicit, rtol=1e-12, atol=1e-12)
+    batch = np.stack([smooth, noisy, offset])
+    np.testing.assert_array_equal(optical_strain_benchmark_swapped(batch),
+                                  np.stack([optical_strain_benchmark_swapped(f) for f in batch]))
+    # a translation: zero inside, the zero padding makes the border the maximum
+    shift = np.broadcast_to(np.float32([0.8, -0.3]), (20, 24, 2))
+    s = optical_strain_benchmark_swapped(shift)
+    assert np.all(s[1:-1, 1:-1] == 0) and s.max() == 1
+    np.testing.assert_allclose(s, _meb_strain(np.ascontiguousarray(shift)), rtol=1e-5, atol=1e-6)
+    # a zero field: MEB divides 0 by 0, here it is zero
+    assert np.array_equal(optical_strain_benchmark_swapped(np.zeros((6, 7, 2), np.float32)),
+                          np.zeros((6, 7), np.float32))
 
 
 def test_registry_strain_variant_is_correct_by_default():

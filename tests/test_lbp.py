@@ -362,3 +362,60 @@ def test_lbp_image_and_codes_errors():
         lbp_top_codes(np.zeros((2, 8, 8)))
     with pytest.raises(ValueError, match="3-D"):
         lbp_top_codes(np.zeros((8, 8)))
+
+
+# --------------------------------------------------------------------------- #
+# The scikit-image baseline of benchmarks/bench_lbptop.py
+# --------------------------------------------------------------------------- #
+def _skimage_baseline():
+    """benchmarks/lbptop_skimage.py, loaded by path (benchmarks/ is not a package)."""
+    pytest.importorskip("skimage.feature")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lbptop_skimage.py"
+    spec = importlib.util.spec_from_file_location("lbptop_skimage", path)
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    return baseline
+
+
+@pytest.mark.parametrize("cfg", [dict(P=8, radii=(3, 3, 3), grid=(8, 8), overlap=0.7),
+                                 dict(P=8, radii=(1, 1, 1), grid=(5, 5), overlap=0.0),
+                                 dict(P=4, radii=(2, 2, 2), grid=(3, 2), overlap=0.4)],
+                         ids=["issue", "r1-5x5", "p4-r2"])
+def test_skimage_baseline_of_the_benchmark_equals_lbp_top(cfg):
+    """benchmarks/lbptop_skimage.py (scikit-image's LBP per XY/XT/YT plane, its own u2 table and
+    block layout) gives lbp_top's vector exactly on a random 8-bit clip, counts and normalised."""
+    baseline = _skimage_baseline()
+    vol = np.random.default_rng(7).integers(0, 256, (10, 40, 47), dtype=np.uint8)
+    for normalise in (False, True):
+        assert np.array_equal(baseline.lbp_top_skimage(vol, normalise=normalise, **cfg),
+                              lbp_top(vol, normalise=normalise, mapping="u2", **cfg))
+    with pytest.raises(ValueError, match="one radius"):
+        baseline.lbp_top_skimage(vol, radii=(1, 1, 2))
+
+
+def test_skimage_baseline_differs_only_on_exact_ties(monkeypatch):
+    """On a linear ramp many neighbours interpolate exactly to the centre (at 45 degrees with R = 3
+    the fractional weights sum to 1), and float rounding decides those bits differently in
+    scikit-image and here; tie_report finds them all to be exact ties, and flags a flipped bit
+    that is not one."""
+    baseline = _skimage_baseline()
+    t, y, x = np.mgrid[0:9, 0:30, 0:33]
+    ramp = (x + y + t).astype(np.uint8)
+    report = baseline.tie_report(ramp, 8, 3.0)
+    assert report["codes"] > 0 and report["all_ties"] and report["ties"] == report["bits"]
+    noise = np.random.default_rng(1).integers(0, 256, (9, 20, 21), dtype=np.uint8)
+    assert baseline.tie_report(noise, 8, 3.0)["codes"] == 0
+    plane_codes = baseline.plane_codes
+
+    def flipped(volume, P, R):
+        xy, xt, yt = plane_codes(volume, P, R)
+        xy = xy.copy()
+        xy[0, 0, 0] ^= 1
+        return xy, xt, yt
+
+    monkeypatch.setattr(baseline, "plane_codes", flipped)
+    report = baseline.tie_report(noise, 8, 3.0)
+    assert report["per_plane"]["XY"] == {"codes": 1, "bits": 1, "ties": 0} and not report["all_ties"]
