@@ -54,12 +54,12 @@ def _capture_stderr(log_path: str):
     TF Lite / absl, OpenCV, torch), lands in the job's log, as do Python's warnings and the
     stderr of child processes started later."""
     sys.stderr.flush()
-    console = os.fdopen(os.dup(2), "w", buffering=1)
+    if not _CONSOLE:  # a second call keeps the console of the first, not the first's log file
+        _CONSOLE.append(os.fdopen(os.dup(2), "w", buffering=1))
     fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(fd, 2)
     os.close(fd)
-    _CONSOLE.append(console)
-    return console
+    return _CONSOLE[0]
 
 
 def _log_uncaught(log: logging.Logger) -> None:
@@ -98,8 +98,9 @@ def setup(smk, *, capture: bool | None = None) -> logging.Logger:
         open(log_path, "w").close()  # this attempt's messages only
         if capture:
             console_stream = _capture_stderr(log_path)
-        handlers.append(logging.FileHandler(log_path, mode="a"))
-        handlers[-1].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        to_file = logging.FileHandler(log_path, mode="a")
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handlers.append(to_file)
     console = logging.StreamHandler(console_stream)
     console.setLevel(CONSOLE_LEVEL if log_path else logging.INFO)
     console.setFormatter(_ConsoleFormatter(log_path))
