@@ -53,6 +53,7 @@ slurm-test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile rules
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -40,6 +40,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    """Every report of the datasets in run_datasets (the default target)."""
     input:
         all_reports(),
     default_target: True

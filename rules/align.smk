@@ -2,6 +2,7 @@
 
 
 rule align_shard:
+    """Aligned face crops of a shard's clips (MTCNN on the reference frame, template matching)."""
     input:
         index=f"{RES}/{{dataset}}/index.parquet",
     output:
@@ -18,5 +19,7 @@ rule align_shard:
         f"{RES}/{{dataset}}/benchmarks/align_shard/shard{{shard}}.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: align shard {wildcards.shard}"
     script:
         "../workflow_scripts/align_shard.py"

@@ -25,7 +25,11 @@ for _c, _spec in MAG_CONDITIONS.items():
             f"(defined: {sorted(MAGNIFY.get('conditions', {}))})"
         )
     check_condition(_c, _spec)  # method-specific settings (EVM preset, targeted, Lagrangian flow)
-    if _spec["method"] == "learned" and _spec["model"] != "pretrained" and _spec["model"] not in MAGNIFIERS:
+    if (
+        _spec["method"] == "learned"
+        and _spec["model"] != "pretrained"
+        and _spec["model"] not in MAGNIFIERS
+    ):
         raise ValueError(
             f"condition {_c!r} uses magnifier {_spec['model']!r}, which is not in magnify.models "
             f"({sorted(MAGNIFIERS)}) nor 'pretrained'"
@@ -62,7 +66,9 @@ wildcard_constraints:
 RUN_DATASETS = config.get("run_datasets", sorted(DATASETS))
 for _ds in RUN_DATASETS:
     if _ds not in DATASETS:
-        raise ValueError(f"run_datasets names {_ds!r}, which is not in datasets ({sorted(DATASETS)})")
+        raise ValueError(
+            f"run_datasets names {_ds!r}, which is not in datasets ({sorted(DATASETS)})"
+        )
 
 
 def is_composite(dataset):
@@ -113,8 +119,11 @@ def member_indexes(wildcards):
     """A composite set's inputs: its members' indexes and rejections (nothing otherwise)."""
     if not is_composite(wildcards.dataset):
         return []
-    return [f"{RES}/{m}/{name}" for m in members(wildcards.dataset)
-            for name in ("index.parquet", "rejected.parquet")]
+    return [
+        f"{RES}/{m}/{name}"
+        for m in members(wildcards.dataset)
+        for name in ("index.parquet", "rejected.parquet")
+    ]
 
 
 def index_params(wildcards):
@@ -240,7 +249,9 @@ def magnifier_checkpoint(dataset, name):
 
             return resolve_pretrained(MAGNIFY["pretrained"])
         if "generic" not in MAGNIFIERS:
-            raise ValueError("magnify.pretrained is not set and magnify.models has no 'generic' entry to train")
+            raise ValueError(
+                "magnify.pretrained is not set and magnify.models has no 'generic' entry to train"
+            )
         name = "generic"
     if MAGNIFIERS[name]["mode"] == "generic":
         return f"{RES}/magnifiers/{name}.pt"
@@ -346,8 +357,14 @@ def all_reports():
         "{res}/{dataset}/reports/{name}",
         res=RES,
         dataset=RUN_DATASETS,
-        name=["metrics.parquet", "metrics.md", "metrics.html", "recognition.png", "confusion.png",
-              "runtime.html"],
+        name=[
+            "metrics.parquet",
+            "metrics.md",
+            "metrics.html",
+            "recognition.png",
+            "confusion.png",
+            "runtime.html",
+        ],
     )
     singles = [ds for ds in RUN_DATASETS if not is_composite(ds)]
     names = ["face_regions.png"]

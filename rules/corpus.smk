@@ -2,6 +2,7 @@
 
 
 rule synthesize_corpus:
+    """Synthetic corpus (clips, coding sheet, ground truth) from a dataset's synthetic settings."""
     output:
         directory(f"{RES}/{{dataset}}/corpus"),
     params:
@@ -13,11 +14,14 @@ rule synthesize_corpus:
         f"{RES}/{{dataset}}/benchmarks/synthesize_corpus/corpus.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: synthesize the corpus"
     script:
         "../workflow_scripts/synthesize_corpus.py"
 
 
 rule build_index:
+    """Clip index and rejected clips of a dataset from its annotations or its members' indexes."""
     input:
         corpus=corpus_input,
         members=member_indexes,
@@ -32,5 +36,7 @@ rule build_index:
         f"{RES}/{{dataset}}/benchmarks/build_index/index.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: build the clip index"
     script:
         "../workflow_scripts/build_index.py"

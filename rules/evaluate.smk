@@ -2,6 +2,7 @@
 
 
 rule evaluate:
+    """Per-clip predictions and metrics of one model under one protocol on one feature bank."""
     input:
         index=f"{RES}/{{dataset}}/index.parquet",
         bank=f"{RES}/{{dataset}}/features/{{condition}}/{{feature_set}}/manifest.parquet",
@@ -24,5 +25,7 @@ rule evaluate:
         f"{RES}/{{dataset}}/benchmarks/evaluate/{{condition}}_{{feature_set}}_{{model}}_{{protocol}}.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: evaluate {wildcards.model} on {wildcards.condition}/{wildcards.feature_set} ({wildcards.protocol})"
     script:
         "../workflow_scripts/evaluate.py"

@@ -2,6 +2,7 @@
 
 
 rule geometry_shard:
+    """FaceMesh landmarks and face-region masks of a shard's aligned clips."""
     input:
         frames=f"{RES}/{{dataset}}/aligned/shard{{shard}}.npz",
         manifest=f"{RES}/{{dataset}}/aligned/shard{{shard}}.parquet",
@@ -17,11 +18,14 @@ rule geometry_shard:
         f"{RES}/{{dataset}}/benchmarks/geometry_shard/shard{{shard}}.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: landmarks and region masks of shard {wildcards.shard}"
     script:
         "../workflow_scripts/geometry_shard.py"
 
 
 rule face_region_figure:
+    """Figure of one aligned clip of shard 0 with its landmarks and region masks."""
     input:
         aligned=f"{RES}/{{dataset}}/aligned/shard0.npz",
         aligned_manifest=f"{RES}/{{dataset}}/aligned/shard0.parquet",
@@ -41,5 +45,7 @@ rule face_region_figure:
         f"{RES}/{{dataset}}/benchmarks/face_region_figure/figure.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: face-region figure"
     script:
         "../workflow_scripts/face_region_figure.py"

@@ -4,6 +4,7 @@
 
 
 rule pretrain_magnifier:
+    """Generic magnifier checkpoint and metadata, pretrained on generated motion."""
     output:
         checkpoint=f"{RES}/magnifiers/{{magnifier}}.pt",
         meta=f"{RES}/magnifiers/{{magnifier}}.json",
@@ -20,11 +21,14 @@ rule pretrain_magnifier:
         f"{RES}/benchmarks/pretrain_magnifier/{{magnifier}}.tsv"
     conda:
         CONDA_ENV
+    message:
+        "pretrain magnifier {wildcards.magnifier}"
     script:
         "../workflow_scripts/pretrain_magnifier.py"
 
 
 rule finetune_magnifier:
+    """Magnifier checkpoint and metadata fine-tuned on a dataset's normalised clips."""
     input:
         unpack(finetune_inputs),
     output:
@@ -44,11 +48,14 @@ rule finetune_magnifier:
         f"{RES}/{{dataset}}/benchmarks/finetune_magnifier/{{magnifier}}.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: fine-tune magnifier {wildcards.magnifier}"
     script:
         "../workflow_scripts/finetune_magnifier.py"
 
 
 rule magnify_shard:
+    """A shard's clips under one magnified condition (EVM, learned or Lagrangian)."""
     input:
         unpack(magnify_inputs),
     output:
@@ -61,18 +68,23 @@ rule magnify_shard:
         method=config["temporal"].get("method", "uniform"),
     threads: MAGNIFY.get("threads", 1)
     resources:
-        gpu=lambda wc: MAGNIFY.get("gpus", 0) if MAG_CONDITIONS[wc.mcondition]["method"] == "learned" else 0,
+        gpu=lambda wc: (
+            MAGNIFY.get("gpus", 0) if MAG_CONDITIONS[wc.mcondition]["method"] == "learned" else 0
+        ),
     log:
         f"{RES}/{{dataset}}/logs/magnify/{{mcondition}}_shard{{shard}}.log",
     benchmark:
         f"{RES}/{{dataset}}/benchmarks/magnify_shard/{{mcondition}}_shard{{shard}}.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: magnify shard {wildcards.shard} ({wildcards.mcondition})"
     script:
         "../workflow_scripts/magnify_shard.py"
 
 
 rule motion_shard:
+    """Motion-fidelity metrics of a shard's magnified clips against its original clips."""
     input:
         unpack(motion_inputs),
     output:
@@ -88,11 +100,14 @@ rule motion_shard:
         f"{RES}/{{dataset}}/benchmarks/motion_shard/{{mcondition}}_shard{{shard}}.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: motion metrics of shard {wildcards.shard} ({wildcards.mcondition})"
     script:
         "../workflow_scripts/motion_shard.py"
 
 
 rule motion_report:
+    """Motion table of a dataset (Parquet, Markdown, HTML) from its motion shards."""
     input:
         motion_shards,
     output:
@@ -111,11 +126,14 @@ rule motion_report:
         f"{RES}/{{dataset}}/benchmarks/motion_report/motion.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: motion report"
     script:
         "../workflow_scripts/motion_report.py"
 
 
 rule magnification_figure:
+    """Figure of one clip of shard 0 under every condition, side by side."""
     input:
         clips=lambda wc: [f"{RES}/{wc.dataset}/clips/{c}/shard0.npz" for c in CONDITIONS],
         manifests=lambda wc: [f"{RES}/{wc.dataset}/clips/{c}/shard0.parquet" for c in CONDITIONS],
@@ -136,11 +154,14 @@ rule magnification_figure:
         f"{RES}/{{dataset}}/benchmarks/magnification_figure/figure.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: magnification figure"
     script:
         "../workflow_scripts/magnification_figure.py"
 
 
 rule evm_band_figure:
+    """Figure of the EVM bands against the spectrum of the dataset's expression profiles."""
     input:
         index=f"{RES}/{{dataset}}/index.parquet",
     output:
@@ -159,5 +180,7 @@ rule evm_band_figure:
         f"{RES}/{{dataset}}/benchmarks/evm_band_figure/figure.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: EVM band figure"
     script:
         "../workflow_scripts/evm_band_figure.py"

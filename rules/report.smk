@@ -3,6 +3,7 @@
 
 
 rule report:
+    """Metrics table of a dataset (Parquet, Markdown, HTML) from its evaluation summaries."""
     input:
         summaries=evaluation_summaries,
         index=f"{RES}/{{dataset}}/index.parquet",
@@ -26,11 +27,14 @@ rule report:
         f"{RES}/{{dataset}}/benchmarks/report/report.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: metrics table"
     script:
         "../workflow_scripts/report.py"
 
 
 rule report_figures:
+    """Recognition figures (UF1/UAR bars, confusion matrices) from evaluation summaries."""
     input:
         summaries=evaluation_summaries,
     output:
@@ -54,11 +58,15 @@ rule report_figures:
         f"{RES}/{{dataset}}/benchmarks/report_figures/figures.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: recognition figures"
     script:
         "../workflow_scripts/report_figures.py"
 
 
 rule runtime_report:
+    """Runtime table (time and memory per job) of a dataset from its benchmark files."""
+
     # Runs after every other report of the dataset, then reads the benchmark files the jobs wrote
     # (they are not DAG outputs). A rerun of part of the DAG refreshes it through those reports.
     input:
@@ -74,11 +82,15 @@ rule runtime_report:
             labels={"dataset": "{dataset}", "figure": "runtime and memory per rule"},
         ),
     params:
-        folders=lambda wc: [f"{RES}/{m}/benchmarks" for m in dict.fromkeys([wc.dataset, *members(wc.dataset)])]
+        folders=lambda wc: [
+            f"{RES}/{m}/benchmarks" for m in dict.fromkeys([wc.dataset, *members(wc.dataset)])
+        ]
         + [f"{RES}/benchmarks"],
     log:
         f"{RES}/{{dataset}}/logs/runtime_report.log",
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: runtime report"
     script:
         "../workflow_scripts/runtime_report.py"

@@ -2,6 +2,7 @@
 
 
 rule normalise_shard:
+    """The original condition of a shard: its aligned clips resampled to T frames."""
     input:
         index=f"{RES}/{{dataset}}/index.parquet",
         frames=f"{RES}/{{dataset}}/aligned/shard{{shard}}.npz",
@@ -18,5 +19,7 @@ rule normalise_shard:
         f"{RES}/{{dataset}}/benchmarks/normalise_shard/shard{{shard}}.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: normalise shard {wildcards.shard} to T frames"
     script:
         "../workflow_scripts/normalise_shard.py"

@@ -293,3 +293,19 @@ def test_aux_predictions():
     assert "aux_pred" not in info2
     with pytest.raises(ValueError, match="aux_train"):
         fit_predict_deep(X[~test], y[~test], g[~test], X[test], aux_train=aux_tr[:3], spec=spec, seed=0)
+
+
+def test_progress_log_per_epoch_with_validation_during_selection(caplog):
+    X, y, g, _ = blobs(n_subjects=4, per_class=1)
+    spec = {"kind": "cnn3d", "epochs": {"select": [1, 2], "validation_fraction": 0.25}, "lr": 1e-3}
+    with caplog.at_level("INFO", logger="mexflow.models.deep"):
+        _, info = fit_predict_deep(X[g != "s3"], y[g != "s3"], g[g != "s3"], X[g == "s3"], spec=spec,
+                                   seed=0)
+    lines = [r.getMessage() for r in caplog.records]
+    selection = [m for m in lines if m.startswith("selection epoch")]
+    assert [m.split(" loss ")[0] for m in selection] == ["selection epoch 1/2", "selection epoch 2/2"]
+    assert all(" val macro F1 " in m for m in selection)
+    final = [m for m in lines if m.startswith("final fit epoch")]
+    assert len(final) == info["epochs"] and final[-1].startswith(f"final fit epoch {info['epochs']}/")
+    assert final[-1].endswith(f"loss {info['train_loss']:.4f}")
+    assert f"cnn3d: {info['epochs']} epochs chosen (val macro F1 {info['val_macro_f1']:.3f})" in lines

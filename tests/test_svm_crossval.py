@@ -357,3 +357,19 @@ def test_cross_validate_aux_pred_checked():
         cross_validate(X, y, subj, clips, folds, not_binary, aux=aux)
     with pytest.raises(ValueError, match="aux"):
         cross_validate(X, y, subj, clips, folds, wrong_shape, aux=aux[:-1])
+
+
+def test_progress_log_per_fold_with_the_chosen_hyper_parameters(caplog):
+    X, y, subj, clips = synthetic(n_subjects=4, per_class=2)
+    with caplog.at_level("INFO"):
+        cross_validate(X, y, subj, clips, loso(subj), RBF_SEARCH)
+    lines = [r.getMessage() for r in caplog.records]
+    starts = [m for m in lines if m.startswith("fold ") and "test subject" in m]
+    assert starts[0] == "fold 1/4 (test subject(s) sub00): 18 train / 6 test clips"
+    assert len(starts) == 4 and starts[-1].startswith("fold 4/4 (test subject(s) sub03)")
+    searches = [m for m in lines if m.startswith("grid search: ")]
+    assert len(searches) == 4
+    assert all(" inner macro F1 " in m and "6 candidates x 3 inner folds on 3 subjects" in m
+               for m in searches)
+    done = [m for m in lines if m.startswith("fold ") and " done in " in m]
+    assert len(done) == 4 and all(" C=" in m and " gamma=" in m for m in done)

@@ -11,6 +11,8 @@ Its output is the pooled per-sample prediction table that
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -26,6 +28,21 @@ FitPredict = Callable[..., tuple[np.ndarray, dict]]
 RESERVED_COLUMNS = ("clip_id", "subject", "fold", "y_true", "y_pred")
 #: info key (and table column) of per-sample auxiliary (AU) predictions.
 AUX_PRED = "aux_pred"
+
+logger = logging.getLogger(__name__)
+
+
+def _names(values, shown: int = 6) -> str:
+    """Sorted distinct values, the first `shown` written out: "s01, s02 (+3 more)"."""
+    uniq = sorted(set(values))
+    more = f" (+{len(uniq) - shown} more)" if len(uniq) > shown else ""
+    return ", ".join(uniq[:shown]) + more
+
+
+def _chosen(info: dict) -> str:
+    """The scalar entries of a fold's info (chosen hyper-parameters ...) as `k=v` pairs."""
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in info.items() if np.isscalar(v))
 
 
 def _check_coverage(n: int, folds: list[Fold], full: bool) -> np.ndarray:
@@ -162,8 +179,11 @@ def cross_validate(
     aux_pred = np.full(n, None, dtype=object)
     any_aux = False
     infos: list[dict] = [{} for _ in range(n)]
-    for f in folds:
+    for k, f in enumerate(folds, 1):
         _check_fold(subj, f, allow_subject_overlap)  # belt and braces, right before fitting
+        logger.info("fold %d/%d (test subject(s) %s): %d train / %d test clips", k, len(folds),
+                    _names(subj[f.test]), f.train.size, f.test.size)
+        t0 = time.perf_counter()
         kwargs = {} if aux is None else {"aux_train": aux[f.train].copy()}
         pred, info = fit_predict(X[f.train], y_arr[f.train].copy(), subj[f.train].copy(), X[f.test],
                                  **kwargs)
@@ -171,6 +191,9 @@ def cross_validate(
         if pred.shape != (f.test.size,):
             raise ValueError(f"fold {f.name!r}: fit_predict returned {pred.shape} predictions for {f.test.size} test samples")
         info = dict(info or {})
+        chosen = _chosen(info)
+        logger.info("fold %d/%d done in %.1f s%s", k, len(folds), time.perf_counter() - t0,
+                    f": {chosen}" if chosen else "")
         if AUX_PRED in info:
             rows = _aux_rows(info.pop(AUX_PRED), f.test.size, n_aux, f.name)
             for i, row in zip(f.test, rows):

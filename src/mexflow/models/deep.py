@@ -162,13 +162,16 @@ def hflip_batch(xb: torch.Tensor, flip: torch.Tensor, negate: Sequence[int]) -> 
 
 def train_network(model: nn.Module, X: np.ndarray, y: np.ndarray, aux: np.ndarray | None, cfg: dict,
                   epochs: int, *, stats: tuple[np.ndarray, np.ndarray], gen: torch.Generator,
-                  device: torch.device, on_epoch: Callable[[int], None] | None = None) -> float:
+                  device: torch.device, on_epoch: Callable[[int], float | None] | None = None,
+                  phase: str = "") -> float:
     """Train ``model`` in place for ``epochs`` epochs (Adam, cfg's loss settings).
 
     X (n, C, T, H, W) float32 raw inputs (standardised per batch with ``stats``), y (n,) int64
     class indices, aux (n, A) {0, 1} or None (AU loss only if the model returns AU logits).
     Class weights come from ``y``. ``on_epoch(e)`` is called after epoch e (1-based), with the
-    model left in train mode afterwards. Returns the mean training loss of the last epoch.
+    model left in train mode afterwards; a number it returns is logged as the epoch's validation
+    macro F1. Each epoch logs one INFO line, `[<phase> ]epoch e/E loss x.xxxx`. Returns the mean
+    training loss of the last epoch.
     """
     n_classes = model.heads.emotion.out_features
     weight = (torch.from_numpy(balanced_class_weights(y, n_classes)).to(device)
@@ -200,9 +203,12 @@ def train_network(model: nn.Module, X: np.ndarray, y: np.ndarray, aux: np.ndarra
             total += float(loss.detach()) * len(idx)
             count += len(idx)
         last = total / count
+        val = None
         if on_epoch is not None:
-            on_epoch(e)
+            val = on_epoch(e)
             model.train()
+        logger.info("%sepoch %d/%d loss %.4f%s", f"{phase} " if phase else "", e, epochs, last,
+                    "" if val is None else f" val macro F1 {val:.3f}")
     return last
 
 
@@ -271,10 +277,17 @@ def _select_epochs(X, y, groups, aux, cfg, seed, n_classes, n_aus, device) -> tu
             logits, _ = predict_network(model, X_val, stats=stats, device=device,
                                         batch_size=cfg["eval_batch_size"])
             scores[e] = float(f1_score(y_val, logits.argmax(1), average="macro", zero_division=0))
+            return scores[e]
+        return None
 
+    logger.info("%s: choosing epochs among %s on %d validation subject(s) (%d clips), training on "
+                "%d clips", cfg["kind"], sorted(sel["select"]), len(set(groups[val])), val.size,
+                inner.size)
     train_network(model, X[inner], y[inner], None if aux is None else aux[inner], cfg,
-                  max(sel["select"]), stats=stats, gen=gen, device=device, on_epoch=score)
+                  max(sel["select"]), stats=stats, gen=gen, device=device, on_epoch=score,
+                  phase="selection")
     best = min(sel["select"], key=lambda e: (-scores[e], e))
+    logger.info("%s: %d epochs chosen (val macro F1 %.3f)", cfg["kind"], best, scores[best])
     info = {"val_macro_f1": scores[best], "n_val_subjects": len(set(groups[val])),
             **{f"val_macro_f1_e{e}": scores[e] for e in sel["select"]}}
     return best, info
@@ -346,7 +359,8 @@ def fit_predict_deep(X_train: np.ndarray, y_train: Sequence[str], groups_train: 
         t1 = time.perf_counter()
         stats = channel_stats(X_train)
         model, gen = _fresh(cfg, seed, X_train.shape[1], classes.size, n_aus, dev)
-        loss = train_network(model, X_train, y, aux_train, cfg, epochs, stats=stats, gen=gen, device=dev)
+        loss = train_network(model, X_train, y, aux_train, cfg, epochs, stats=stats, gen=gen, device=dev,
+                             phase="final fit")
         t2 = time.perf_counter()
         logits, au_logits = predict_network(model, X_test, stats=stats, device=dev,
                                             batch_size=cfg["eval_batch_size"])
