@@ -1,4 +1,4 @@
-"""Gain ratio of every magnifier against known motion (README, "Magnification").
+"""Gain ratio of every magnifier against known motion (docs/results.md, "Magnification against the ground truth").
 
     python benchmarks/magnification_ratio.py --out benchmarks/out/magnification_ratio.json
 

@@ -6,7 +6,7 @@ its metadata (recipe, steps, seed, data, measured gain ratios, sha256) beside it
 `make pretrain` runs this after training `results/magnifiers/generic.pt` from scratch with the
 recipe of config.yaml (`magnify.models.generic`). The gain ratios recorded are those of the
 real-photo moving-field test (`mexflow.magnify.gain.moving_photo_clip`), measured here; the
-held-out synthetic figures come from `benchmarks/magnification_ratio.py` (README).
+held-out synthetic figures come from `benchmarks/magnification_ratio.py` (docs/results.md).
 """
 from __future__ import annotations
 

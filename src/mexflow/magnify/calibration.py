@@ -3,7 +3,7 @@
 A generator trained to minimise an L1 (or L2) error to the truly magnified frame learns, from a
 noisy, sub-pixel view of the motion, an estimate shrunk towards zero (the optimum of such a loss
 under uncertainty), so asked for alpha it magnifies by less: measured here, by 0.7-0.8 alpha at
-alpha 2-5 and about 0.5 alpha at alpha 10 after 5,000 CPU steps (README, "Magnification against
+alpha 2-5 and about 0.5 alpha at alpha 10 after 5,000 CPU steps (docs/results.md, "Magnification against
 the truth"). Longer training narrowed the gap only slowly.
 
 The calibration measures the generator's real gain on generated pairs of its own training

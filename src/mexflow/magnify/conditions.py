@@ -22,7 +22,7 @@ from mexflow.magnify.evm import EVMParams, magnify_evm
 
 METHODS = ("evm", "learned", "lagrangian")
 TARGETS = ("face_parts",)
-LAGRANGIAN_DEFAULT_BACKEND = "dis"  # DIS 'medium': the most accurate sub-pixel backend here (README)
+LAGRANGIAN_DEFAULT_BACKEND = "dis"  # DIS 'medium': the most accurate sub-pixel backend here (docs/performance.md)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ Two objectives (TrainSpec.objective):
 - "flowmag": FlowMag's own losses through the frozen flow supervisor on pairs whose motion is
   not known (generic pool pairs, two frames of an ME clip, (frame 0, frame i) of a test clip).
   Measured here, it leaves the generator well short of alpha: the flow supervisor under-reads
-  large magnified motion and the generator follows it (README, "Magnification").
+  large magnified motion and the generator follows it (docs/results.md, "Magnification against the ground truth").
 
 No labels are used anywhere here. Every mode optimises only the generator; the flow supervisor
 is frozen. alpha is drawn per pair with log2(alpha) ~ U(log2 lo, log2 hi).
