@@ -2,6 +2,16 @@
 # figures, and the outputs that `snakemake --report` gathers into one HTML file.
 
 
+def report_config(wildcards):
+    """The configuration the report embeds: the whole config as the workflow resolved it, with
+    `datasets` narrowed to this dataset and its members (another dataset's settings, or
+    run_datasets, never rerun this report), keys sorted."""
+    names = dict.fromkeys([wildcards.dataset, *members(wildcards.dataset)])
+    used = {k: v for k, v in config.items() if k != "run_datasets"}
+    used["datasets"] = {n: DATASETS[n] for n in names}
+    return canonical(used)
+
+
 rule report:
     input:
         summaries=evaluation_summaries,
@@ -20,6 +30,9 @@ rule report:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "metrics table"},
         ),
+    params:
+        config=report_config,
+        target=lambda wc: target_of(wc.dataset),
     log:
         f"{RES}/{{dataset}}/logs/report.log",
     benchmark:
