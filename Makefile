@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.mexflow-installed
 CORES  ?= all
+# CONFIG=path: run, and report on, that config file (snakemake --configfile path)
+CONFIG ?=
+CONFIGFILE = $(if $(CONFIG),--configfile $(CONFIG))
 
 .PHONY: run test slurm-test setup lint bench report clean pretrain
 
@@ -21,14 +24,15 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) $(CONFIGFILE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# One HTML file gathering the tables and figures of the last run (open it in a browser).
+# One HTML file gathering the tables and figures of the last run (open it in a browser); give the
+# run's CONFIG again: the report re-plans that config's DAG.
 report: $(STAMP)
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake $(CONFIGFILE) --report results/report.html
 
 # Retrain the shipped generic magnifier from scratch with config.yaml's recipe
 # (magnify.models.generic) and ship it: resources/magnifiers/generic.pt + generic.json (sha256).
