@@ -98,8 +98,10 @@ def display_frame(metrics: pd.DataFrame) -> pd.DataFrame:
     view["au F1"] = ["" if pd.isna(v) else f"{v:.3f}" for v in view["au_macro_f1"]]
     view["chance"] = view["chance_uf1_uar"]
     view["flag"] = [flag_of(r) for _, r in metrics.iterrows()]
-    return view[["condition", "feature_set", "model", "protocol", "target", "accuracy", "uf1 [CI]",
-                 "uar [CI]", "au F1", "n_tested", "n_subjects", "n_folds", "chance", "flag"]]
+    # the flag next to the cell's name, where a narrow window still shows it; the target is one
+    # per dataset (the page's lead says which)
+    return view[["condition", "feature_set", "model", "protocol", "flag", "accuracy", "uf1 [CI]",
+                 "uar [CI]", "au F1", "chance", "n_tested", "n_subjects", "n_folds"]]
 
 
 # ------------------------------------------------------------------------------ data accounting
@@ -274,8 +276,10 @@ h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid 
 h3{font-size:1em;margin:.2em 0}
 table{border-collapse:collapse;font-size:12px;margin:.4em 0 1em}
 td,th{border:1px solid #bbb;padding:2px 6px;text-align:right;vertical-align:top}
-th{background:#eee}
+th{background:#eee;white-space:nowrap}
+td{white-space:nowrap}
 td.text,th.text{text-align:left}
+td.text.long{white-space:normal}
 td.zero{color:#aaa}
 tr.single td{background:#fde8e8}
 tr.total td{font-weight:700;border-top:2px solid #888}
@@ -319,6 +323,8 @@ def html_table(df: pd.DataFrame, row_class=None, cell_class=None) -> str:
                 cls.append(cell_class(i, j))
             if df.columns[j] == "flag" and v:
                 cls.append("flag")
+            if t and len(_cell(v)) > 60:
+                cls.append("long")
             cells.append(f"<td class='{' '.join(c for c in cls if c)}'>{html.escape(_cell(v))}</td>")
         rc = row_class(i) if row_class else ""
         rows.append(f"<tr class='{rc}'>" + "".join(cells) + "</tr>")
