@@ -282,7 +282,7 @@ def test_recognition_figure_is_readable(summaries):
     holdout = [ax for ax in panels if ax.get_title() == "holdout: UF1"][0]
     diamonds = [ln for ln in holdout.get_lines() if ln.get_marker() == "D"]
     assert len(diamonds) == 1 and list(diamonds[0].get_xdata()) == [0]
-    assert "0.00" in [t.get_text() for t in holdout.texts]
+    assert [t.get_text() for t in holdout.texts] == ["0.00  original"]  # value and condition
     # the contrast: hatched bars, a marked title and a legend entry
     loo = [ax for ax in panels if ax.get_title().startswith("loo: UF1")][0]
     assert "LEAKY CONTRAST" in loo.get_title() and all(p.get_hatch() for p in loo.patches)
@@ -290,7 +290,7 @@ def test_recognition_figure_is_readable(summaries):
     assert any("leaky contrast" in t for t in legend) and any("single-class" in t for t in legend)
     assert legend[0] == "original"
     # the single-class predictor is written out beside its bar
-    assert "0.20 single class" in [t.get_text() for t in loso.texts]
+    assert "0.20  original single class" in [t.get_text() for t in loso.texts]
     assert isinstance(diamonds[0], Line2D)
     plt.close(fig)
 
@@ -339,6 +339,12 @@ def test_motion_table_headers_carry_units():
     legend = motion_legend(summary_).set_index("column")
     assert legend.loc["motion_error", "unit"] == "px" and "supervisor" in legend.loc["motion_error", "meaning"]
     assert set(legend.index) == set(summary_.columns)
+    # meanings with |F| stay inside their Markdown cell
+    import re
+
+    from mexflow.report.tables import markdown_table
+    lines = markdown_table(motion_legend(summary_)).splitlines()
+    assert {len(re.findall(r"(?<!\\)\|", line)) for line in lines} == {4}
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")

@@ -18,6 +18,6 @@ text = (f"# Motion fidelity: {snakemake.wildcards.dataset}\n\nMedians over clips
         + markdown_table(with_units(summary)) + "\n\n## Columns\n\n" + markdown_table(motion_legend(summary)) + "\n")
 write_text_atomic(text, snakemake.output.summary)
 write_text_atomic(html_page(f"Motion fidelity: {snakemake.wildcards.dataset}",
-                            [("Medians over clips", with_units(summary)), ("Units", units),
+                            [("Medians over clips", with_units(summary)), ("Units", units.removeprefix("Units: ")),
                              ("Columns", motion_legend(summary))]), snakemake.output.html)
 log.info("motion table: %d rows, %d conditions", len(table), table["condition"].nunique())

@@ -54,8 +54,9 @@ def recognition_figure(metrics: pd.DataFrame):
 
     protocols, leaky = _protocol_order(metrics)
     conditions = sorted(dict.fromkeys(metrics["condition"]), key=lambda c: (c != "original", c))
-    cmap = plt.get_cmap("tab10" if len(conditions) <= 10 else "tab20")
-    colour = {c: cmap(k % cmap.N) for k, c in enumerate(conditions)}
+    # tab20's strong hues first, then their light partners: neighbours never share a hue
+    palette = [plt.get_cmap("tab20")(i) for i in [*range(0, 20, 2), *range(1, 20, 2)]]
+    colour = {c: palette[k % len(palette)] for k, c in enumerate(conditions)}
     bar_in = 0.2  # inches per bar
     layout = []
     for protocol in protocols:
@@ -91,7 +92,9 @@ def recognition_figure(metrics: pd.DataFrame):
                     if v < 0.01:  # a bar of value 0 has no length: a diamond at 0 keeps it visible
                         ax.plot([0], [y], marker="D", markersize=6, markerfacecolor=colour[cond],
                                 markeredgecolor="0.1", markeredgewidth=0.8, ls="", clip_on=False, zorder=5)
-                    ax.text(max(v, hi) + 0.015, y, f"{v:.2f}" + (" single class" if single else ""),
+                    # the condition is named beside its value: no legend look-up for many bars
+                    name = f"  {cond}" if len(conditions) > 1 else ""
+                    ax.text(max(v, hi) + 0.015, y, f"{v:.2f}{name}" + (" single class" if single else ""),
                             va="center", ha="left", fontsize=6.5,
                             color=SINGLE_COLOUR if single else "0.15")
             chance = float(sub["chance_uf1_uar"].max())
@@ -99,7 +102,7 @@ def recognition_figure(metrics: pd.DataFrame):
             ax.set_yticks(range(len(groups)))
             ax.set_yticklabels([f"{f} / {m}" for f, m in groups] if col == 0 else [], fontsize=8)
             ax.set_ylim(len(groups) - 0.5, -0.5)
-            ax.set_xlim(0, 1.3)
+            ax.set_xlim(0, 1.3 + (0.012 * max(map(len, conds)) if len(conditions) > 1 else 0))
             ax.set_xticks(np.linspace(0, 1, 6))
             ax.tick_params(axis="x", labelsize=7)
             ax.set_xlabel(metric.upper(), fontsize=8)
@@ -113,8 +116,9 @@ def recognition_figure(metrics: pd.DataFrame):
                 ax.set_title(f"{protocol}: {metric.upper()}", fontsize=9)
     handles = [Patch(facecolor=colour[c], edgecolor=colour[c], label=c) for c in conditions]
     handles.append(Line2D([], [], color="0.35", ls="--", lw=0.9, label="chance (1 / classes present)"))
-    handles.append(Line2D([], [], color="0.5", marker="D", ls="", markersize=6, markeredgecolor="0.1",
-                          markeredgewidth=0.8, label="value 0 (diamond at 0: a bar of no length)"))
+    if (metrics[["uf1", "uar"]] < 0.01).any().any():
+        handles.append(Line2D([], [], color="0.5", marker="D", ls="", markersize=6, markeredgecolor="0.1",
+                              markeredgewidth=0.8, label="value 0 (diamond at 0: a bar of no length)"))
     if leaky:
         handles.append(Patch(facecolor="#fff3e6", edgecolor="0.15", hatch=LEAK_HATCH,
                              label="leave-one-sample-out: leaky contrast, not a result"))

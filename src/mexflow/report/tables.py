@@ -74,7 +74,7 @@ def markdown_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for _, r in df.iterrows():
-        lines.append("| " + " | ".join(_cell(v) for v in r) + " |")
+        lines.append("| " + " | ".join(_cell(v).replace("|", "\\|") for v in r) + " |")
     return "\n".join(lines)
 
 
@@ -276,7 +276,7 @@ h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid 
 h3{font-size:1em;margin:.2em 0}
 table{border-collapse:collapse;font-size:12px;margin:.4em 0 1em}
 td,th{border:1px solid #bbb;padding:2px 6px;text-align:right;vertical-align:top}
-th{background:#eee;white-space:nowrap}
+th{background:#eee}
 td{white-space:nowrap}
 td.text,th.text{text-align:left}
 td.text.long{white-space:normal}
@@ -311,7 +311,10 @@ def html_table(df: pd.DataFrame, row_class=None, cell_class=None) -> str:
     """An HTML table of df: text columns left-aligned, numbers right-aligned (floats to 3
     decimals), zeros greyed. row_class(i) / cell_class(i, j) -> extra CSS class or ''."""
     text = [_is_text(df[c]) for c in df.columns]
-    head = "".join(f"<th class='{'text' if t else ''}'>{html.escape(str(c))}</th>" for c, t in zip(df.columns, text))
+    # a long header may break after an underscore or before its unit, never inside a number
+    head = "".join(f"<th class='{'text' if t else ''}'>"
+                   + html.escape(str(c)).replace("_", "_<wbr>").replace(" (", "<wbr> (") + "</th>"
+                   for c, t in zip(df.columns, text))
     rows = []
     for i, (_, r) in enumerate(df.iterrows()):
         cells = []
