@@ -191,7 +191,7 @@ def _labels_line(labels: dict) -> list[str]:
 
 def config_yaml(config: dict | None) -> str:
     """The configuration as YAML, keys sorted (what the report embeds)."""
-    return yaml.safe_dump(config or {}, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    return yaml.safe_dump(config or {}, sort_keys=True, default_flow_style=None, allow_unicode=True, width=100)
 
 
 def confusion_frame(s: dict) -> pd.DataFrame:
