@@ -2,16 +2,6 @@
 # figures, and the outputs that `snakemake --report` gathers into one HTML file.
 
 
-def report_config(wildcards):
-    """The configuration the report embeds: the whole config as the workflow resolved it, with
-    `datasets` narrowed to this dataset and its members (another dataset's settings, or
-    run_datasets, never rerun this report), keys sorted."""
-    names = dict.fromkeys([wildcards.dataset, *members(wildcards.dataset)])
-    used = {k: v for k, v in config.items() if k != "run_datasets"}
-    used["datasets"] = {n: DATASETS[n] for n in names}
-    return canonical(used)
-
-
 rule report:
     input:
         summaries=evaluation_summaries,
