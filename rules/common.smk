@@ -349,6 +349,16 @@ def runtime_report_inputs(wildcards):
     return [f"{RES}/{ds}/reports/{n}" for n in names]
 
 
+def report_config(wildcards):
+    """The configuration the report embeds: the whole config as the workflow resolved it, with
+    `datasets` narrowed to this dataset and its members (another dataset's settings, or
+    run_datasets, never rerun this report), keys sorted."""
+    names = dict.fromkeys([wildcards.dataset, *members(wildcards.dataset)])
+    used = {k: v for k, v in config.items() if k != "run_datasets"}
+    used["datasets"] = {n: DATASETS[n] for n in names}
+    return canonical(used)
+
+
 def all_reports():
     """The metrics table of every dataset in run_datasets; the face-region figure for each
     single corpus among them, with magnified conditions its motion table and figure, and with

@@ -21,6 +21,9 @@ rule report:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "figure": "metrics table"},
         ),
+    params:
+        config=report_config,
+        target=lambda wc: target_of(wc.dataset),
     log:
         f"{RES}/{{dataset}}/logs/report.log",
     benchmark:

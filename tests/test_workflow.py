@@ -215,6 +215,20 @@ def test_html_report_gathers_tables_and_figures(tiny_run):
     assert out.stat().st_size > 100_000
 
 
+
+def test_metrics_page_accounts_for_the_data_and_embeds_the_configuration(tiny_run):
+    """metrics.html traces the rejected clip, marks the contrast, and embeds the configuration
+    the run resolved (tiny.yaml with the schema's defaults)."""
+    import html
+
+    page = html.unescape((tiny_run / "results/tiny/reports/metrics.html").read_text())
+    assert "unknown label 'bewilderment'" in page and "LEAKY CONTRAST" in page
+    used = yaml.safe_load(page.split("<pre class='config'>", 1)[1].split("</pre>", 1)[0])
+    tiny = yaml.safe_load(TINY.read_text())
+    assert used["experiments"] == tiny["experiments"] and used["models"] == tiny["models"]
+    assert used["datasets"]["tiny"]["synthetic"] == tiny["datasets"]["tiny"]["synthetic"]
+    assert used["datasets"]["tiny"]["missing_apex"] == "midpoint"  # a default filled in
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["experiments"]["deep"].update(feature_sets=["lbptop"]), "needs a feature set with dense data"),
     (lambda c: c["experiments"]["deep"].update(models=["svm9"]), "not in models"),

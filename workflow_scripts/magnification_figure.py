@@ -17,6 +17,6 @@ for name, npz, manifest in zip(p.conditions, i.clips, i.manifests):
     clip_id = clip_id or m["clip_id"].iloc[0]
     row = m.set_index("clip_id").loc[clip_id]
     clips[name] = read_clip(Path(npz).parent, {"file": row["file"], "key": row["key"]}, ["frames"])["frames"]
-labels = {c: f"{c} (alpha {a:g})" for c, a in p.alphas.items()}
+labels = {c: f"{c}\n(alpha {a:g})" for c, a in p.alphas.items()}
 frame = save_comparison_figure(clips, snakemake.output[0], title=clip_id, labels=labels)
 log.info("%s: frame %d of %d conditions", clip_id, frame, len(clips))

@@ -1,4 +1,5 @@
-"""Rule report: every evaluation summary -> metrics.parquet, per_class.parquet, Markdown and HTML."""
+"""Rule report: every evaluation summary -> metrics.parquet, per_class.parquet, Markdown and HTML
+(data accounting, the metrics table, confusion matrices, the configuration used)."""
 import json
 
 import pandas as pd
@@ -8,17 +9,23 @@ from mexflow.report.tables import metrics_frame, per_class_frame, render_html, r
 from mexflow.workflow_support import setup
 
 log = setup(snakemake)  # noqa: F821
-summaries = [json.loads(open(p).read()) for p in snakemake.input.summaries]
+i, p = snakemake.input, snakemake.params
+
+
+def concat(paths):
+    frames = [pd.read_parquet(f) for f in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["clip_id", "reason"])
+
+
+summaries = [json.loads(open(f).read()) for f in i.summaries]
 metrics = metrics_frame(summaries)
 write_parquet_atomic(metrics, snakemake.output.metrics)
 write_parquet_atomic(per_class_frame(summaries), snakemake.output.per_class)
-text = render_markdown(snakemake.wildcards.dataset, metrics, summaries,
-                       index=pd.read_parquet(snakemake.input.index),
-                       rejected=pd.concat([pd.read_parquet(p) for p in
-                                          [snakemake.input.rejected, *snakemake.input.aligned_rejected]],
-                                         ignore_index=True),
-                       no_landmarks=pd.concat([pd.read_parquet(p) for p in snakemake.input.geometry_rejected],
-                                              ignore_index=True))
-write_text_atomic(text, snakemake.output.table)
-write_text_atomic(render_html(snakemake.wildcards.dataset, metrics), snakemake.output.html)
-log.info("%d evaluations reported", len(metrics))
+data = {"index": pd.read_parquet(i.index), "rejected": pd.read_parquet(i.rejected),
+        "aligned_rejected": concat(i.aligned_rejected), "no_landmarks": concat(i.geometry_rejected),
+        "config": p.config, "target": p.target}
+write_text_atomic(render_markdown(snakemake.wildcards.dataset, metrics, summaries, **data),
+                  snakemake.output.table)
+write_text_atomic(render_html(snakemake.wildcards.dataset, metrics, summaries, **data), snakemake.output.html)
+singles = metrics["single_predicted_class"].notna().sum()
+log.info("%d evaluations reported (%d single-class predictors)", len(metrics), singles)

@@ -240,7 +240,8 @@ def band_figure(index: pd.DataFrame, specs: list, out_png, title: str = "", n_fr
     spectrum = profile_spectrum(index, freqs)
     gains = {s.name: median_profile_gain(s, index) for s in specs}
 
-    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (ax, ax_t) = plt.subplots(1, 2, figsize=(12, 5.5 + 0.18 * len(specs)), layout="constrained",
+                                   gridspec_kw={"width_ratios": [3, 2]})
     ax.fill_between(freqs, spectrum, color="0.85", label="ME profile |P(f)| (mean over clips)")
     ax.axvline(1.0 / duration, color="0.4", ls=":", label=f"f0 = 1 / median duration = {1 / duration:.3g} Hz")
     rows = _valid_rows(index)
@@ -264,12 +265,12 @@ def band_figure(index: pd.DataFrame, specs: list, out_png, title: str = "", n_fr
     ax.set_ylabel("gain / normalised amplitude")
     ax.set_xlim(0, fps / 2.0)
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, loc="upper right")
+    # below the axes: inside, the legend hid the filters' responses where they are largest
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     ax.set_title(f"{title} EVM temporal band vs ME motion spectrum ({fps:g} fps)".strip())
     ax_t.set_xlabel("time from onset (s)")
     ax_t.set_title(f"median-duration clip ({off - on} frames at {clip_fps:g} fps)")
-    ax_t.legend(fontsize=7)
-    fig.tight_layout()
+    ax_t.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
     return gains

@@ -48,10 +48,14 @@ def save_comparison_figure(clips: dict[str, np.ndarray], path, frame: int | None
     images, mags = comparison_panels(clips, frame)
     vmax = max(float(np.percentile(m, 99.5)) for m in mags) or 1.0
     n = len(clips)
-    fig, axes = plt.subplots(2, n, figsize=(2.1 * n, 4.6), squeeze=False)
+    titles = [(labels or {}).get(name, name) for name in clips]
+    # each panel as wide as its longest title line (8 pt: about 0.075 inch a character), so
+    # neighbouring titles never run into each other
+    longest = max(len(line) for t in titles for line in str(t).splitlines())
+    fig, axes = plt.subplots(2, n, figsize=(max(2.1, 0.075 * longest + 0.3) * n, 4.6), squeeze=False)
     for k, name in enumerate(clips):
         axes[0, k].imshow(images[k])
-        axes[0, k].set_title((labels or {}).get(name, name), fontsize=8)
+        axes[0, k].set_title(titles[k], fontsize=8)
         im = axes[1, k].imshow(mags[k], cmap="magma", vmin=0, vmax=vmax)
         for ax in axes[:, k]:
             ax.set_xticks([])

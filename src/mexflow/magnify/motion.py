@@ -103,3 +103,46 @@ def summarise_motion(table: pd.DataFrame, columns=SUMMARY_COLUMNS) -> pd.DataFra
     agg = table.groupby(keys, sort=False)[cols].median()
     agg.insert(0, "clips", table.groupby(keys, sort=False).size())
     return agg.reset_index()
+
+
+# Unit and meaning of every column of the motion summary (what motion.md / motion.html show).
+# "×": a gain, the magnified motion as a multiple of the original's; "ratio": a dimensionless
+# ratio (1 = ideal); "share": a fraction in [0, 1]; "px": pixels of the aligned clip.
+MOTION_UNITS: dict[str, tuple[str, str]] = {
+    "condition": ("", "magnification condition"),
+    "method": ("", "magnification method"),
+    "alpha": ("×", "the condition's magnification factor"),
+    "clips": ("n", "clips measured"),
+    "mmr": ("×", "motion magnification ratio: mean Farnebäck motion of the magnified clip over the "
+                 "original's (64x64); alpha = ideal"),
+    "motion_error": ("px", "mean |F_magnified - alpha F_original| measured by the flow supervisor"),
+    "magnification_error": ("×", "mean | |F_magnified| / |F_original| - alpha | over the moving pixels"),
+    "truth_effective_alpha": ("×", "least-squares gain of the magnified motion along the true displacement"),
+    "truth_orig_effective_alpha": ("×", "the same for the original clip (about 1 when the flow "
+                                        "measurement is sound)"),
+    "truth_gain_ratio": ("ratio", "effective alpha over that of a perfect magnification (1 = exactly alpha)"),
+    "truth_inmask_gain_ratio": ("ratio", "the same inside the face-part masks"),
+    "truth_rel_error": ("ratio", "end-point error against alpha x the true displacement, over its mean size"),
+    "truth_added_share_in_masks": ("share", "share of the added motion inside the face-part masks"),
+    "truth_mask_area_share": ("share", "the face-part masks' share of the image (a uniform magnifier's "
+                                       "added share)"),
+    "truth_epe": ("px", "end-point error against alpha x the true displacement"),
+}
+
+
+def with_units(summary: pd.DataFrame) -> pd.DataFrame:
+    """The motion summary with every column named `name (unit)` (text columns keep their name)."""
+    def label(col: str) -> str:
+        unit = MOTION_UNITS.get(col, ("", ""))[0]
+        if not unit and col.startswith("truth_epe_"):
+            unit = "px"
+        elif not unit and col.startswith(("truth_effective_alpha_", "effective_alpha_")):
+            unit = "×"
+        return f"{col} ({unit})" if unit else col
+    return summary.rename(columns={c: label(c) for c in summary.columns})
+
+
+def motion_legend(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per column of the summary: its unit and meaning."""
+    rows = [(c, *MOTION_UNITS[c]) for c in summary.columns if c in MOTION_UNITS]
+    return pd.DataFrame(rows, columns=["column", "unit", "meaning"])

@@ -1,12 +1,22 @@
 """Figures of the recognition report: UF1/UAR bars with subject-bootstrap intervals, and
 confusion matrices. Inputs are the metrics table (`tables.metrics_frame`) and the evaluation
-summaries (dicts as written by the evaluate rule)."""
+summaries (dicts as written by the evaluate rule).
+
+Readable at a glance: horizontal bars with the full (feature set, model) names, the figure sized by
+the number of bars, every value printed (a bar of value 0 still shows a tick at 0), the leaky
+leave-one-sample-out contrast hatched and named in the legend, single-class predictors outlined
+in red; confusion matrices with full class names and a colour bar each."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from mexflow.io import atomic_path
+from mexflow.report.tables import single_class
+
+LEAK_COLOUR = "#b35900"    # the leave-one-sample-out contrast
+SINGLE_COLOUR = "#b00020"  # single-class predictors
+LEAK_HATCH = "///"
 
 
 def _plt():
@@ -18,50 +28,108 @@ def _plt():
     return plt
 
 
-def recognition_bars(metrics: pd.DataFrame, path) -> None:
-    """One row of panels per protocol, columns UF1 and UAR: a bar per (feature set, model) and
-    condition, with the 95 % subject-bootstrap interval as an error bar and chance as a dashed
-    line. Writes a PNG atomically."""
-    plt = _plt()
-    # subject-independent protocols first (LOSO leading), the leave-one-sample-out contrast last
+def _protocol_order(metrics: pd.DataFrame) -> tuple[list[str], set[str]]:
+    """Subject-independent protocols first (LOSO leading), the leave-one-sample-out contrast last."""
     leaky = set(metrics.loc[~metrics["subject_independent"].astype(bool), "protocol"])
-    protocols = sorted(metrics["protocol"].unique(), key=lambda p: (p in leaky, p != "loso", p))
-    conditions = list(dict.fromkeys(metrics["condition"]))
-    fig, axes = plt.subplots(len(protocols), 2, squeeze=False,
-                             figsize=(max(8.0, 0.3 * len(metrics) / max(len(protocols), 1) + 4), 3.2 * len(protocols)))
-    colours = plt.get_cmap("tab10")
-    for row, protocol in enumerate(protocols):
-        sub = metrics[metrics["protocol"] == protocol]
-        groups = list(dict.fromkeys(zip(sub["feature_set"], sub["model"])))
-        width = 0.8 / max(len(conditions), 1)
-        for col, metric in enumerate(("uf1", "uar")):
-            ax = axes[row, col]
-            for k, cond in enumerate(conditions):
-                cells = sub[sub["condition"] == cond].set_index(["feature_set", "model"])
-                xs, ys, lo, hi = [], [], [], []
-                for g, key in enumerate(groups):
-                    if key in cells.index:
-                        r = cells.loc[key]
-                        xs.append(g - 0.4 + (k + 0.5) * width)
-                        ys.append(r[metric])
-                        lo.append(r[metric] - r[f"{metric}_ci_low"])
-                        hi.append(r[f"{metric}_ci_high"] - r[metric])
-                if xs:
-                    ax.bar(xs, ys, width, yerr=[lo, hi], capsize=1.5, color=colours(k % 10),
-                           label=cond, error_kw={"elinewidth": 0.6})
-            chance = float(sub["chance_uf1_uar"].max())
-            ax.axhline(chance, color="0.4", ls="--", lw=0.8)
-            ax.set_xticks(range(len(groups)))
-            ax.set_xticklabels([f"{f}\n{m}" for f, m in groups], fontsize=6, rotation=45, ha="right")
-            ax.set_ylim(0, 1)
-            ax.set_ylabel(metric.upper())
-            note = " - CONTRAST, not subject-independent" if protocol in leaky else ""
-            ax.set_title(f"{protocol}: {metric.upper()} (dashed: chance){note}", fontsize=9)
-    axes[0, 1].legend(fontsize=6, ncol=2, loc="upper right")
-    fig.tight_layout()
+    return sorted(metrics["protocol"].unique(), key=lambda p: (p in leaky, p != "loso", p)), leaky
+
+
+def recognition_bars(metrics: pd.DataFrame, path) -> None:
+    """`recognition_figure` written as a PNG (atomically)."""
+    plt = _plt()
+    fig = recognition_figure(metrics)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def recognition_figure(metrics: pd.DataFrame):
+    """One row of panels per protocol, columns UF1 and UAR: a horizontal bar per (feature set,
+    model) and condition, with the 95 % subject-bootstrap interval as an error bar, its value
+    written beside it, and chance as a dashed line. The figure's height grows with the number
+    of bars. Returns the matplotlib figure."""
+    plt = _plt()
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    protocols, leaky = _protocol_order(metrics)
+    conditions = sorted(dict.fromkeys(metrics["condition"]), key=lambda c: (c != "original", c))
+    # tab20's strong hues first, then their light partners: neighbours never share a hue
+    palette = [plt.get_cmap("tab20")(i) for i in [*range(0, 20, 2), *range(1, 20, 2)]]
+    colour = {c: palette[k % len(palette)] for k, c in enumerate(conditions)}
+    bar_in = 0.2  # inches per bar
+    layout = []
+    for protocol in protocols:
+        sub = metrics[metrics["protocol"] == protocol]
+        groups = sorted(dict.fromkeys(zip(sub["feature_set"], sub["model"])))
+        conds = [c for c in conditions if (sub["condition"] == c).any()]
+        layout.append((protocol, sub, groups, conds))
+    heights = [max(1.0, bar_in * len(g) * len(c) + 0.15 * len(g)) for _, _, g, c in layout]
+    label_chars = max(len(f"{f} / {m}") for _, _, groups, _ in layout for f, m in groups)
+    fig = plt.figure(figsize=(2 * 5.2 + 0.075 * label_chars, sum(heights) + 0.75 * len(layout) + 1.0),
+                     layout="constrained")
+    grid = fig.add_gridspec(len(layout), 2, height_ratios=heights)
+    any_single = metrics["single_predicted_class"].notna().any() if "single_predicted_class" in metrics else False
+    for row, (protocol, sub, groups, conds) in enumerate(layout):
+        leak = protocol in leaky
+        width = 0.8 / len(conds)
+        for col, metric in enumerate(("uf1", "uar")):
+            ax = fig.add_subplot(grid[row, col])
+            for k, cond in enumerate(conds):
+                cells = sub[sub["condition"] == cond].set_index(["feature_set", "model"])
+                for g, key in enumerate(groups):
+                    if key not in cells.index:
+                        continue
+                    r = cells.loc[key]
+                    y = g - 0.4 + (k + 0.5) * width
+                    v, lo, hi = float(r[metric]), float(r[f"{metric}_ci_low"]), float(r[f"{metric}_ci_high"])
+                    single = isinstance(r.get("single_predicted_class"), str)
+                    ax.barh(y, v, width * 0.9, color=colour[cond], hatch=LEAK_HATCH if leak else None,
+                            edgecolor=SINGLE_COLOUR if single else ("0.15" if leak else colour[cond]),
+                            linewidth=1.6 if single else 0.5)
+                    ax.errorbar(v, y, xerr=[[max(v - lo, 0)], [max(hi - v, 0)]], fmt="none",
+                                ecolor="0.2", elinewidth=0.7, capsize=1.5)
+                    if v < 0.01:  # a bar of value 0 has no length: a diamond at 0 keeps it visible
+                        ax.plot([0], [y], marker="D", markersize=6, markerfacecolor=colour[cond],
+                                markeredgecolor="0.1", markeredgewidth=0.8, ls="", clip_on=False, zorder=5)
+                    # the condition is named beside its value: no legend look-up for many bars
+                    name = f"  {cond}" if len(conditions) > 1 else ""
+                    ax.text(max(v, hi) + 0.015, y, f"{v:.2f}{name}" + (" single class" if single else ""),
+                            va="center", ha="left", fontsize=6.5,
+                            color=SINGLE_COLOUR if single else "0.15")
+            chance = float(sub["chance_uf1_uar"].max())
+            ax.axvline(chance, color="0.35", ls="--", lw=0.9, zorder=0)
+            ax.set_yticks(range(len(groups)))
+            ax.set_yticklabels([f"{f} / {m}" for f, m in groups] if col == 0 else [], fontsize=8)
+            ax.set_ylim(len(groups) - 0.5, -0.5)
+            ax.set_xlim(0, 1.3 + (0.012 * max(map(len, conds)) if len(conditions) > 1 else 0))
+            ax.set_xticks(np.linspace(0, 1, 6))
+            ax.tick_params(axis="x", labelsize=7)
+            ax.set_xlabel(metric.upper(), fontsize=8)
+            ax.grid(axis="x", color="0.9", lw=0.6, zorder=0)
+            ax.set_axisbelow(True)
+            if leak:
+                ax.set_facecolor("#fff3e6")
+                ax.set_title(f"{protocol}: {metric.upper()}  LEAKY CONTRAST (not subject-independent)",
+                             fontsize=9, color=LEAK_COLOUR, fontweight="bold")
+            else:
+                ax.set_title(f"{protocol}: {metric.upper()}", fontsize=9)
+    handles = [Patch(facecolor=colour[c], edgecolor=colour[c], label=c) for c in conditions]
+    handles.append(Line2D([], [], color="0.35", ls="--", lw=0.9, label="chance (1 / classes present)"))
+    if (metrics[["uf1", "uar"]] < 0.01).any().any():
+        handles.append(Line2D([], [], color="0.5", marker="D", ls="", markersize=6, markeredgecolor="0.1",
+                              markeredgewidth=0.8, label="value 0 (diamond at 0: a bar of no length)"))
+    if leaky:
+        handles.append(Patch(facecolor="#fff3e6", edgecolor="0.15", hatch=LEAK_HATCH,
+                             label="leave-one-sample-out: leaky contrast, not a result"))
+    if any_single:
+        handles.append(Patch(facecolor="white", edgecolor=SINGLE_COLOUR, linewidth=1.6,
+                             label="single-class predictor (always one class)"))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8,
+               frameon=False)
+    fig.suptitle("UF1 and UAR per feature set / model (bars: conditions; error bars: 95 % subject "
+                 "bootstrap)", fontsize=10)
+    return fig
 
 
 def confusion_panels(summaries: list[dict], max_panels: int = 24) -> list[dict]:
@@ -84,31 +152,62 @@ def confusion_panels(summaries: list[dict], max_panels: int = 24) -> list[dict]:
 
 
 def confusion_grid(summaries: list[dict], path, max_panels: int = 24) -> None:
-    """Row-normalised confusion matrices (counts written in the cells) of `confusion_panels`."""
+    """`confusion_figure` written as a PNG (atomically)."""
+    plt = _plt()
+    fig = confusion_figure(summaries, max_panels)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def confusion_figure(summaries: list[dict], max_panels: int = 24):
+    """Row-normalised confusion matrices (counts written in the cells) of `confusion_panels`,
+    each with its colour bar and the full class names; the leaky contrast framed in orange,
+    single-class predictors in red. Returns the matplotlib figure."""
     plt = _plt()
     panels = confusion_panels(summaries, max_panels)
     n = max(len(panels), 1)
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, squeeze=False, figsize=(3.3 * cols, 3.2 * rows))
+    k = max((len(s["classes"]) for s in panels), default=1)
+    label_in = 0.075 * max((len(c) for s in panels for c in s["classes"]), default=4)
+    side = max(2.2, 0.42 * k)
+    fig, axes = plt.subplots(rows, cols, squeeze=False, layout="constrained",
+                             figsize=(cols * (side + label_in + 0.9), rows * (side + label_in + 0.8)))
     for ax in axes.ravel():
         ax.axis("off")
     for ax, s in zip(axes.ravel(), panels):
         cm = np.asarray(s["confusion"], float)
         norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
         ax.axis("on")
-        ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+        im = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+        bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
+        bar.set_label("share of the true class (row)", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
         for (i, j), v in np.ndenumerate(cm):
             ax.text(j, i, int(v), ha="center", va="center", fontsize=7,
                     color="white" if norm[i, j] > 0.5 else "black")
-        labels = [c[:5] for c in s["classes"]]
-        ax.set_xticks(range(len(labels)), labels, fontsize=6, rotation=45)
-        ax.set_yticks(range(len(labels)), labels, fontsize=6)
-        ax.set_title(f"{s['condition']} / {s['feature_set']}\n{s['model']} / {s['protocol']}: "
-                     f"UF1 {s['uf1']:.2f}", fontsize=7)
-    fig.supxlabel("predicted", fontsize=8)
-    fig.supylabel("true", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+        classes = list(s["classes"])
+        ax.set_xticks(range(len(classes)), classes, fontsize=7, rotation=45, ha="right",
+                      rotation_mode="anchor")
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        ax.set_xlabel("predicted", fontsize=7)
+        ax.set_ylabel("true", fontsize=7)
+        title = f"{s['condition']} / {s['feature_set']}\n{s['model']} / {s['protocol']}: UF1 {s['uf1']:.2f}"
+        colour, marks = "black", []
+        only = single_class(s)
+        if not s["subject_independent"]:
+            marks.append("LEAKY CONTRAST")
+            colour = LEAK_COLOUR
+        if only:
+            marks.append(f"single-class: always {only}")
+            colour = SINGLE_COLOUR
+        if marks:
+            title += "\n" + "; ".join(marks)
+            for spine in ax.spines.values():
+                spine.set_edgecolor(colour)
+                spine.set_linewidth(2.5)
+                if not s["subject_independent"]:
+                    spine.set_linestyle((0, (4, 2)))
+        ax.set_title(title, fontsize=7, color=colour, fontweight="bold" if marks else "normal")
+    return fig
