@@ -300,13 +300,11 @@ def magnify_inputs(wildcards):
     return out
 
 
-def motion_inputs(wildcards):
-    ds, k, c = wildcards.dataset, wildcards.shard, wildcards.mcondition
+def original_motion_inputs(wildcards):
+    ds, k = wildcards.dataset, wildcards.shard
     out = {
         "original": f"{RES}/{ds}/clips/original/shard{k}.npz",
         "original_manifest": f"{RES}/{ds}/clips/original/shard{k}.parquet",
-        "magnified": f"{RES}/{ds}/clips/{c}/shard{k}.npz",
-        "magnified_manifest": f"{RES}/{ds}/clips/{c}/shard{k}.parquet",
         "aligned_manifest": f"{RES}/{ds}/aligned/shard{k}.parquet",
         "aligned": f"{RES}/{ds}/aligned/shard{k}.npz",
         "geometry": f"{RES}/{ds}/geometry/shard{k}.npz",
@@ -315,6 +313,26 @@ def motion_inputs(wildcards):
     if DATASETS[ds]["format"] == "synthetic":
         out["corpus"] = f"{RES}/{ds}/corpus"
     return out
+
+
+def motion_alphas():
+    """The magnification factors of the conditions: original_motion computes a perfect
+    magnification's gains at each (sorted, so the params do not change with the condition order)."""
+    return sorted({float(spec["alpha"]) for spec in MAG_CONDITIONS.values()})
+
+
+def motion_inputs(wildcards):
+    ds, k, c = wildcards.dataset, wildcards.shard, wildcards.mcondition
+    return {
+        "original": f"{RES}/{ds}/clips/original/shard{k}.npz",
+        "original_manifest": f"{RES}/{ds}/clips/original/shard{k}.parquet",
+        "reference": f"{RES}/{ds}/motion_original/shard{k}.npz",
+        "reference_manifest": f"{RES}/{ds}/motion_original/shard{k}.parquet",
+        "magnified": f"{RES}/{ds}/clips/{c}/shard{k}.npz",
+        "magnified_manifest": f"{RES}/{ds}/clips/{c}/shard{k}.parquet",
+        "geometry": f"{RES}/{ds}/geometry/shard{k}.npz",
+        "geometry_manifest": f"{RES}/{ds}/geometry/shard{k}.parquet",
+    }
 
 
 def motion_shards(wildcards):
