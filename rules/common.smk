@@ -5,7 +5,7 @@ from snakemake.utils import validate
 
 from mexflow.features.registry import data_layout
 from mexflow.magnify.conditions import check_condition
-from mexflow.models.registry import model_input, validate_model
+from mexflow.models.registry import job_threads, model_input, validate_model
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
@@ -132,6 +132,12 @@ def synthetic_params(wildcards):
     if spec["format"] != "synthetic":
         raise ValueError(f"dataset {wildcards.dataset!r} is not synthetic")
     return canonical(spec.get("synthetic", {}))
+
+
+def corpus_threads(wildcards):
+    """The generator's worker processes, each one thread: one per subject, at most 2."""
+    subjects = DATASETS[wildcards.dataset].get("synthetic", {}).get("subjects")
+    return 2 if subjects is None else max(1, min(2, int(subjects)))
 
 
 def feature_params(wildcards):

@@ -471,3 +471,15 @@ def test_vector_model_evaluations_do_not_load_torch():
     src = Path(__file__).resolve().parents[1] / "src"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_evaluate_job_threads_match_the_model():
+    """An evaluate job declares the cores it uses: a deep model's torch threads, one for an SVM
+    (liblinear / libsvm); more than one thread on an SVM is refused, not silently wasted."""
+    from mexflow.models.registry import job_threads, validate_model
+
+    assert job_threads({"kind": "cnn3d", "threads": 3}) == 3 and job_threads({"kind": "cnn_lstm"}) == 1
+    assert job_threads({"kind": "linear_svm"}) == job_threads({"kind": "svm", "threads": 1}) == 1
+    validate_model("lin", {"kind": "linear_svm", "threads": 1, "C_grid": [1.0]})
+    with pytest.raises(ValueError, match=r"models\.rbf .*one thread"):
+        validate_model("rbf", {"kind": "svm", "threads": 2})
