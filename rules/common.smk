@@ -5,7 +5,7 @@ from snakemake.utils import validate
 
 from mexflow.features.registry import data_layout
 from mexflow.magnify.conditions import check_condition
-from mexflow.models.registry import model_input, validate_model
+from mexflow.models.registry import job_threads, model_input, validate_model
 
 validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
@@ -141,6 +141,12 @@ def synthetic_params(wildcards):
     if spec["format"] != "synthetic":
         raise ValueError(f"dataset {wildcards.dataset!r} is not synthetic")
     return canonical(spec.get("synthetic", {}))
+
+
+def corpus_threads(wildcards):
+    """The generator's worker processes, each one thread: one per subject, at most 2."""
+    subjects = DATASETS[wildcards.dataset].get("synthetic", {}).get("subjects")
+    return 2 if subjects is None else max(1, min(2, int(subjects)))
 
 
 def feature_params(wildcards):
@@ -311,13 +317,11 @@ def magnify_inputs(wildcards):
     return out
 
 
-def motion_inputs(wildcards):
-    ds, k, c = wildcards.dataset, wildcards.shard, wildcards.mcondition
+def original_motion_inputs(wildcards):
+    ds, k = wildcards.dataset, wildcards.shard
     out = {
         "original": f"{RES}/{ds}/clips/original/shard{k}.npz",
         "original_manifest": f"{RES}/{ds}/clips/original/shard{k}.parquet",
-        "magnified": f"{RES}/{ds}/clips/{c}/shard{k}.npz",
-        "magnified_manifest": f"{RES}/{ds}/clips/{c}/shard{k}.parquet",
         "aligned_manifest": f"{RES}/{ds}/aligned/shard{k}.parquet",
         "aligned": f"{RES}/{ds}/aligned/shard{k}.npz",
         "geometry": f"{RES}/{ds}/geometry/shard{k}.npz",
@@ -326,6 +330,26 @@ def motion_inputs(wildcards):
     if DATASETS[ds]["format"] == "synthetic":
         out["corpus"] = f"{RES}/{ds}/corpus"
     return out
+
+
+def motion_alphas():
+    """The magnification factors of the conditions: original_motion computes a perfect
+    magnification's gains at each (sorted, so the params do not change with the condition order)."""
+    return sorted({float(spec["alpha"]) for spec in MAG_CONDITIONS.values()})
+
+
+def motion_inputs(wildcards):
+    ds, k, c = wildcards.dataset, wildcards.shard, wildcards.mcondition
+    return {
+        "original": f"{RES}/{ds}/clips/original/shard{k}.npz",
+        "original_manifest": f"{RES}/{ds}/clips/original/shard{k}.parquet",
+        "reference": f"{RES}/{ds}/motion_original/shard{k}.npz",
+        "reference_manifest": f"{RES}/{ds}/motion_original/shard{k}.parquet",
+        "magnified": f"{RES}/{ds}/clips/{c}/shard{k}.npz",
+        "magnified_manifest": f"{RES}/{ds}/clips/{c}/shard{k}.parquet",
+        "geometry": f"{RES}/{ds}/geometry/shard{k}.npz",
+        "geometry_manifest": f"{RES}/{ds}/geometry/shard{k}.parquet",
+    }
 
 
 def motion_shards(wildcards):

@@ -7,7 +7,7 @@ rule synthesize_corpus:
         directory(f"{RES}/{{dataset}}/corpus"),
     params:
         synthetic=synthetic_params,
-    threads: 2
+    threads: corpus_threads
     log:
         f"{RES}/{{dataset}}/logs/synthesize_corpus.log",
     benchmark:

@@ -16,7 +16,7 @@ rule evaluate:
         target=lambda wc: target_of(wc.dataset),
         seed=config["seed"],
         reserved=finetune_reservation,
-    threads: lambda wc: int(MODELS[wc.model].get("threads", 1))
+    threads: lambda wc: job_threads(MODELS[wc.model])
     resources:
         gpu=lambda wc: int(MODELS[wc.model].get("gpus", 0)),
     log:

@@ -83,6 +83,29 @@ rule magnify_shard:
         "../workflow_scripts/magnify_shard.py"
 
 
+rule original_motion:
+    # What every condition's motion job needs of the original clips (their flows, the truth and a
+    # perfect magnification's gains): computed once per shard instead of once per condition.
+    input:
+        unpack(original_motion_inputs),
+    output:
+        clips=f"{RES}/{{dataset}}/motion_original/shard{{shard}}.npz",
+        manifest=f"{RES}/{{dataset}}/motion_original/shard{{shard}}.parquet",
+    params:
+        motion=canonical(MAGNIFY.get("motion", {})),
+        supervisor=canonical(MAGNIFY.get("supervisor", {"kind": "lk"})),
+        alphas=motion_alphas(),
+    threads: 1
+    log:
+        f"{RES}/{{dataset}}/logs/motion/original_shard{{shard}}.log",
+    benchmark:
+        f"{RES}/{{dataset}}/benchmarks/original_motion/shard{{shard}}.tsv"
+    conda:
+        CONDA_ENV
+    script:
+        "../workflow_scripts/original_motion.py"
+
+
 rule motion_shard:
     """Motion-fidelity metrics of a shard's magnified clips against its original clips."""
     input:

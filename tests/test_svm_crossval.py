@@ -64,49 +64,59 @@ def test_cross_validate_table_layout():
 
 @FIT_FNS
 def test_inner_model_selection_never_sees_test_subjects(monkeypatch, fit_fn):
-    """Spy on GridSearchCV.fit and on the scorer: only training subjects' rows reach them."""
+    """Spy on the inner splitter, on every scaler (the only way rows reach the SVMs) and on the
+    scorer: the search splits and scales only training subjects' rows; the outer test rows are
+    scaled once, for the final prediction, after the search."""
     X, y, subj, clips = synthetic(n_subjects=6, per_class=3)
-    fits: list[tuple[np.ndarray, np.ndarray]] = []
-    scored_rows: list[np.ndarray] = []
+    splits: list[tuple[np.ndarray, np.ndarray]] = []
+    events: list[tuple[str, np.ndarray]] = []  # ("fit" | "transform" | "score", rows)
 
-    class SpyGridSearchCV(svm_mod.GridSearchCV):
-        def fit(self, X, y=None, **params):
-            fits.append((np.array(X, copy=True), np.asarray(params["groups"])))
-            return super().fit(X, y, **params)
+    class SpyGroupKFold(svm_mod.GroupKFold):
+        def split(self, X, y=None, groups=None):
+            splits.append((np.array(X, copy=True), np.asarray(groups)))
+            return super().split(X, y, groups)
+
+    class SpyScaler(svm_mod.StandardScaler):
+        def fit(self, X, y=None, sample_weight=None):
+            events.append(("fit", np.array(X, copy=True)))
+            return super().fit(X, y, sample_weight)
+
+        def transform(self, X, copy=None):
+            events.append(("transform", np.array(X, copy=True)))
+            return super().transform(X, copy)
 
     def spy_scorer(estimator, X_eval, y_eval):
-        scored_rows.append(np.array(X_eval, copy=True))
+        events.append(("score", np.array(X_eval, copy=True)))
         return f1_score(y_eval, estimator.predict(X_eval), average="macro")
 
-    monkeypatch.setattr(svm_mod, "GridSearchCV", SpyGridSearchCV)
+    monkeypatch.setattr(svm_mod, "GroupKFold", SpyGroupKFold)
+    monkeypatch.setattr(svm_mod, "StandardScaler", SpyScaler)
     monkeypatch.setattr(svm_mod, "SCORING", spy_scorer)
 
     folds = loso(subj)
-    seen_groups: list[set] = []
+    per_fold: list[tuple[set, list]] = []
 
     def recording_fit_predict(X_tr, y_tr, g_tr, X_te):
-        seen_groups.append(set(g_tr))
-        start = len(scored_rows)
+        start = len(events)
         y_pred, info = fit_fn(X_tr, y_tr, g_tr, X_te)
-        fold_scored.append(scored_rows[start:])
+        per_fold.append((set(g_tr), events[start:]))
         return y_pred, info
 
-    fold_scored: list[list[np.ndarray]] = []
     cross_validate(X, y, subj, clips, folds, recording_fit_predict)
 
-    assert len(fits) == len(folds) == len(seen_groups)
+    assert len(splits) == len(folds) == len(per_fold)
     rows = lambda A: {tuple(r) for r in A}  # noqa: E731
-    for f, (X_fit, g_fit), groups, scored in zip(folds, fits, seen_groups, fold_scored):
-        test_subjects = set(subj[f.test])
-        assert groups.isdisjoint(test_subjects)
-        assert set(g_fit).isdisjoint(test_subjects)
-        test_rows = rows(X[f.test])
-        assert rows(X_fit).isdisjoint(test_rows)
-        assert rows(X_fit) == rows(X[f.train])
-        assert scored, "the scorer was called"
-        for block in scored:
-            assert rows(block).isdisjoint(test_rows)
-            assert rows(block) <= rows(X[f.train])
+    for f, (X_split, g_split), (groups, fold_events) in zip(folds, splits, per_fold):
+        test_subjects, test_rows, train_rows = set(subj[f.test]), rows(X[f.test]), rows(X[f.train])
+        assert groups.isdisjoint(test_subjects) and set(g_split).isdisjoint(test_subjects)
+        assert rows(X_split) == train_rows
+        kinds = [k for k, _ in fold_events]
+        assert "score" in kinds, "the scorer was called"
+        # the last event: the refitted model's scaler transforms the outer test rows, once
+        assert kinds[-1] == "transform" and rows(fold_events[-1][1]) == test_rows
+        for kind, block in fold_events[:-1]:
+            if kind != "score":  # scored rows are scaled inner-test rows of the training subjects
+                assert rows(block) <= train_rows and rows(block).isdisjoint(test_rows)
 
 
 def test_clip_grouped_split_refused_before_fitting():
@@ -223,6 +233,88 @@ def test_rbf_svm_info_grids_and_errors():
         fit_predict_svm(X[train].reshape(-1, 1, X.shape[1]), y[train], subj[train], X[~train])
     with pytest.raises(ValueError):
         fit_predict_svm(X[train], y[train], subj[train], X[~train], gamma_grid=())
+
+
+# --- the search against GridSearchCV ---------------------------------------------------------------
+
+def _gridsearch(X_tr, y_tr, g_tr, X_te, *, kernel=None, C_grid, gamma_grid=("scale",), inner_folds=3, seed=0):
+    """The search as it was: GridSearchCV over the whole StandardScaler -> SVM pipeline (the
+    scaler refitted for every candidate on every inner split)."""
+    from sklearn.model_selection import GridSearchCV
+
+    if kernel is None:
+        pipe, grid = svm_mod.make_pipeline(seed=seed), {"svc__C": [float(c) for c in C_grid]}
+    else:
+        pipe = svm_mod.make_kernel_pipeline(kernel, seed=seed)
+        grid = {"svc__C": [float(c) for c in C_grid],
+                "svc__gamma": [g if isinstance(g, str) else float(g) for g in gamma_grid]}
+    g_tr = np.asarray([str(g) for g in g_tr], dtype=object)
+    search = GridSearchCV(pipe, grid, scoring="f1_macro", refit=True, n_jobs=None, error_score=np.nan,
+                          cv=GroupKFold(n_splits=min(inner_folds, np.unique(g_tr).size)))
+    search.fit(np.asarray(X_tr, np.float64), np.asarray(y_tr), groups=g_tr)
+    if np.all(np.isnan(search.cv_results_["mean_test_score"])):
+        raise RuntimeError("every candidate failed")
+    best = {k.split("__")[1]: v for k, v in search.best_params_.items()}
+    return search.predict(np.asarray(X_te, np.float64)), best
+
+
+def _random_bank(n_subjects=8, per_subject=10, d=300, seed=0):
+    """Histogram-like features of 5 classes, a strong subject identity and a weak class signal
+    (the regime of the default banks: LOSO accuracies far from 1, so C and gamma matter)."""
+    rng = np.random.default_rng(seed)
+    classes = np.array(list("abcde"))
+    subj = np.repeat([f"s{i}" for i in range(n_subjects)], per_subject)
+    y = classes[rng.integers(0, 5, subj.size)]
+    proto, ident = rng.gamma(1.0, 1.0, (5, d)), rng.gamma(1.0, 1.0, (n_subjects, d))
+    lam = 0.7 * ident[np.repeat(np.arange(n_subjects), per_subject)] + 0.1 * proto[np.searchsorted(classes, y)]
+    X = rng.poisson(5 * (lam + 0.2 * rng.gamma(1.0, 1.0, lam.shape))).astype(np.float32)
+    return X / X.sum(1, keepdims=True), y, subj
+
+
+SEARCHES = {
+    "linear": (partial(fit_predict_linear_svm, C_grid=(0.001, 0.01, 0.1, 1.0), seed=2),
+               partial(_gridsearch, C_grid=(0.001, 0.01, 0.1, 1.0), seed=2)),
+    "rbf": (partial(fit_predict_svm, C_grid=(0.1, 1.0, 10.0), gamma_grid=("scale", 0.1), seed=2),
+            partial(_gridsearch, kernel="rbf", C_grid=(0.1, 1.0, 10.0), gamma_grid=("scale", 0.1), seed=2)),
+}
+
+
+@pytest.mark.parametrize("search", list(SEARCHES))
+@pytest.mark.parametrize("data", ["bank", "bank_d2000", "synthetic", "rings"])
+def test_search_predicts_exactly_what_gridsearchcv_predicted(search, data):
+    """Same predictions and the same chosen C (and gamma) in every outer fold, on a fixed seed, as
+    GridSearchCV over the pipeline: the scaler fitted once per inner split changes no number."""
+    X, y, subj = {"bank": lambda: _random_bank(),
+                  "bank_d2000": lambda: _random_bank(n_subjects=6, d=2000, seed=1),
+                  "synthetic": lambda: synthetic()[:3],
+                  "rings": lambda: rings()[:3]}[data]()
+    new, old = SEARCHES[search]
+    chosen = set()
+    for f in loso(subj) + logo(subj, 3, seed=0):
+        y_new, info = new(X[f.train], y[f.train], subj[f.train], X[f.test])
+        y_old, best = old(X[f.train], y[f.train], subj[f.train], X[f.test])
+        assert list(y_new) == list(y_old), f.name
+        assert info["C"] == best["C"] and info.get("gamma", "scale") == str(best.get("gamma", "scale"))
+        chosen.add((info["C"], info.get("gamma")))
+    if data.startswith("bank"):
+        assert len(chosen) > 1, "the folds should not all pick the same candidate"
+
+
+def test_search_failures_as_gridsearchcv():
+    """A fit that fails on an inner split (a training split with one class) scores NaN there, so
+    every candidate's mean is NaN: refused, as with GridSearchCV; every fit failing is a
+    ValueError in both."""
+    X, y, subj = _random_bank(n_subjects=4, per_subject=10, d=50)
+    y = y.copy()
+    y[subj == "s1"] = "a"  # GroupKFold(2) over s0..s2 trains one split on s1 alone
+    train = subj != "s3"
+    one_class = np.full(int(train.sum()), "a")
+    for new, old in SEARCHES.values():
+        for fn in (new, old):
+            with pytest.raises(RuntimeError), pytest.warns(Warning):
+                fn(X[train], y[train], subj[train], X[~train], inner_folds=2)
+            with pytest.raises(ValueError, match="fits failed"):
+                fn(X[train], one_class, subj[train], X[~train])
 
 
 # --- cross_validate: contrast folds, coverage, volumes, aux -----------------------------------------
@@ -373,3 +465,37 @@ def test_progress_log_per_fold_with_the_chosen_hyper_parameters(caplog):
                for m in searches)
     done = [m for m in lines if m.startswith("fold ") and " done in " in m]
     assert len(done) == 4 and all(" C=" in m and " gamma=" in m for m in done)
+
+
+def test_vector_model_evaluations_do_not_load_torch():
+    """An SVM evaluate job imports what workflow_scripts/evaluate.py imports and never torch
+    (about 1.4 s of CPU per job, 200-odd such jobs in the default matrix)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\n"
+            "from mexflow.datasets.index import load_index\n"
+            "from mexflow.evaluation.experiment import run_evaluation\n"
+            "from mexflow.io import write_parquet_atomic, write_text_atomic\n"
+            "from mexflow.magnify.data import reserved_clip_ids\n"
+            "from mexflow.workflow_support import setup\n"
+            "from mexflow.models.registry import make_fit_predict\n"
+            "make_fit_predict({'kind': 'svm'}, 0), make_fit_predict({'kind': 'linear_svm'}, 0)\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(src), os.environ.get("PYTHONPATH")) if p)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_evaluate_job_threads_match_the_model():
+    """An evaluate job declares the cores it uses: a deep model's torch threads, one for an SVM
+    (liblinear / libsvm); more than one thread on an SVM is refused, not silently wasted."""
+    from mexflow.models.registry import job_threads, validate_model
+
+    assert job_threads({"kind": "cnn3d", "threads": 3}) == 3 and job_threads({"kind": "cnn_lstm"}) == 1
+    assert job_threads({"kind": "linear_svm"}) == job_threads({"kind": "svm", "threads": 1}) == 1
+    validate_model("lin", {"kind": "linear_svm", "threads": 1, "C_grid": [1.0]})
+    with pytest.raises(ValueError, match=r"models\.rbf .*one thread"):
+        validate_model("rbf", {"kind": "svm", "threads": 2})

@@ -1,4 +1,5 @@
-"""Rule motion_shard: motion-fidelity metrics of one magnified condition on one shard."""
+"""Rule motion_shard: motion-fidelity metrics of one magnified condition on one shard (the
+original clips' share of the work comes from rule original_motion)."""
 from pathlib import Path
 
 import pandas as pd
@@ -19,9 +20,8 @@ def shard(npz, manifest):
 table = motion_rows(snakemake.wildcards.mcondition, p.condition["method"], float(p.condition["alpha"]),
                     shard(i.original, i.original_manifest), shard(i.magnified, i.magnified_manifest),
                     supervisor=make_supervisor(p.supervisor),
-                    aligned=shard(i.aligned, i.aligned_manifest),
                     geometry=shard(i.geometry, i.geometry_manifest),
-                    truth_root=Path(i.corpus) if "corpus" in i.keys() else None,
+                    reference=shard(i.reference, i.reference_manifest),
                     params=p.motion, log=log)
 table.insert(0, "dataset", snakemake.wildcards.dataset)
 write_parquet_atomic(table, snakemake.output[0])

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mexflow.magnify.generator import as_rgb
 from mexflow.shards import iter_clips
 
 # Face-part masks that carry the face-aware weight (all of the geometry masks except "face").
@@ -39,6 +38,8 @@ def load_training_clips(clip_shards: list[tuple[Path, pd.DataFrame]],
     when None) and, with geometry shards, their face-part mask weights (S, S) float32. Clips
     without geometry (rejected by FaceMesh) are left out of the masked list and of the clips
     alike, so the two stay paired. Returns (clip_ids, clips, masks or None)."""
+    from mexflow.magnify.generator import as_rgb  # torch: not for the evaluate jobs that import this module
+
     masks_by_clip: dict[str, np.ndarray] = {}
     if geometry_shards is not None:
         for folder, manifest in geometry_shards:

@@ -26,7 +26,11 @@ import numpy as np
 from mexflow.magnify.metrics import gain_along, part_union, reference_flows
 from mexflow.magnify.pairs import smooth_random_flow, warp_forward
 
-__all__ = ["perfect_magnification", "gain_ratios", "moving_photo_clip", "PHOTO_FIELDS"]
+__all__ = ["perfect_magnification", "perfect_gains", "gain_ratios", "moving_photo_clip", "PHOTO_FIELDS",
+           "GAIN_PARTS"]
+
+#: Where gains are measured: every moving pixel, those inside / outside the face-part union.
+GAIN_PARTS = ("moving", "inmask", "outmask")
 
 #: (seed, peak px) of the smooth fields of the real-photo test: sub-pixel to 1 px, like MEs.
 PHOTO_FIELDS = ((0, 0.3), (1, 0.6), (2, 1.0))
@@ -40,9 +44,35 @@ def perfect_magnification(clip: np.ndarray, disp: np.ndarray, alpha: float) -> n
     return np.stack([clip[0]] + [warp_forward(clip[0], np.asarray(d, np.float32) * a) for d in disp])
 
 
+def _where(disp: np.ndarray, masks, region_names, min_px: float) -> tuple[dict, np.ndarray | None]:
+    """{part: (T-1, H, W) bool} of GAIN_PARTS (only "moving" without masks) and the part union."""
+    moving = np.hypot(disp[..., 0], disp[..., 1]) >= min_px
+    if masks is None:
+        return {"moving": moving}, None
+    masks = np.asarray(masks, bool)
+    names = list(region_names or [])
+    if len(names) != len(masks):
+        raise ValueError(f"{len(masks)} masks but {len(names)} region names")
+    union = part_union(masks, names)
+    return {"moving": moving, "inmask": moving & union[None], "outmask": moving & ~union[None]}, union
+
+
+def perfect_gains(original: np.ndarray, disp: np.ndarray, alpha: float, masks: np.ndarray | None = None,
+                  region_names: Sequence[str] | None = None, min_px: float = 0.1) -> dict:
+    """Gains along the true displacement of a perfect magnification of `original` by alpha
+    (`perfect_magnification`, measured with full-resolution Farnebäck as in `gain_ratios`):
+    {part: gain} over GAIN_PARTS ("moving" only without masks). They depend on the original
+    clip, the truth and alpha, not on the magnifier: pass them to `gain_ratios` to score several
+    magnifiers of one clip at one alpha."""
+    disp = np.asarray(disp, np.float64)
+    where, _ = _where(disp, masks, region_names, min_px)
+    f_perfect = reference_flows(perfect_magnification(original, disp, alpha)).astype(np.float64)
+    return {part: gain_along(f_perfect, disp, w) for part, w in where.items()}
+
+
 def gain_ratios(original: np.ndarray, magnified: np.ndarray, alpha: float, disp: np.ndarray,
                 masks: np.ndarray | None = None, region_names: Sequence[str] | None = None,
-                min_px: float = 0.1, flows: dict | None = None) -> dict:
+                min_px: float = 0.1, flows: dict | None = None, perfect: dict | None = None) -> dict:
     """Gain of `magnified` along the true displacement, relative to a perfect magnification.
 
     F_mag, F_orig, F_perfect: full-resolution Farnebäck flows frame 0 -> frame i of the magnified,
@@ -54,7 +84,9 @@ def gain_ratios(original: np.ndarray, magnified: np.ndarray, alpha: float, disp:
     "added_share_in_masks" (share of the added motion |F_mag - F_orig|, summed over pixels and
     pairs, inside that union) and "mask_area_share" (the union's share of the image). Floats; NaN
     when undefined. flows: optional {"original": F_orig, "magnified": F_mag} already computed
-    with `reference_flows`, as `truth_errors` takes them."""
+    with `reference_flows`, as `truth_errors` takes them. perfect: the perfect magnification's
+    gains, `perfect_gains(original, disp, alpha, masks, region_names, min_px)`, when already
+    computed."""
     original, magnified = np.asarray(original), np.asarray(magnified)
     disp = np.asarray(disp, np.float64)
     if original.shape != magnified.shape or disp.shape != (len(original) - 1, *original.shape[1:3], 2):
@@ -62,27 +94,25 @@ def gain_ratios(original: np.ndarray, magnified: np.ndarray, alpha: float, disp:
                          "do not match")
     flows = flows or {}
     f_mag = (flows["magnified"] if "magnified" in flows else reference_flows(magnified)).astype(np.float64)
-    f_perfect = reference_flows(perfect_magnification(original, disp, alpha)).astype(np.float64)
-    moving = np.hypot(disp[..., 0], disp[..., 1]) >= min_px
+    where, union = _where(disp, masks, region_names, min_px)
+    if perfect is None:
+        perfect = perfect_gains(original, disp, alpha, masks, region_names, min_px)
+    elif set(perfect) != set(where):
+        raise ValueError(f"perfect gains for {sorted(perfect)}, expected {sorted(where)}")
 
-    def ratio(where) -> float:
-        p = gain_along(f_perfect, disp, where)
-        return gain_along(f_mag, disp, where) / p if p and math.isfinite(p) else math.nan
+    def ratio(part) -> float:
+        p = perfect[part]
+        return gain_along(f_mag, disp, where[part]) / p if p and math.isfinite(p) else math.nan
 
-    out = {"gain_ratio": ratio(moving), "effective_alpha": gain_along(f_mag, disp, moving),
-           "perfect_effective_alpha": gain_along(f_perfect, disp, moving)}
+    out = {"gain_ratio": ratio("moving"), "effective_alpha": gain_along(f_mag, disp, where["moving"]),
+           "perfect_effective_alpha": float(perfect["moving"])}
     if masks is None:
         return out
-    masks = np.asarray(masks, bool)
-    names = list(region_names or [])
-    if len(names) != len(masks):
-        raise ValueError(f"{len(masks)} masks but {len(names)} region names")
-    union = part_union(masks, names)
     f_orig = (flows["original"] if "original" in flows else reference_flows(original)).astype(np.float64)
     added = np.hypot(*(f_mag - f_orig).transpose(3, 0, 1, 2)).sum(axis=0)
     total = float(added.sum())
-    out.update(inmask_gain_ratio=ratio(moving & union[None]),
-               outmask_gain_ratio=ratio(moving & ~union[None]),
+    out.update(inmask_gain_ratio=ratio("inmask"),
+               outmask_gain_ratio=ratio("outmask"),
                added_share_in_masks=float(added[union].sum()) / total if total > 0 else math.nan,
                mask_area_share=float(union.mean()))
     return out

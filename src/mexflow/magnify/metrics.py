@@ -29,8 +29,8 @@ from mexflow.features.flow import farneback, to_gray
 from mexflow.geometry.regions import FACE
 from mexflow.synthetic.ground_truth import ClipTruth, displacement_in_crop
 
-__all__ = ["reference_flows", "motion_magnification_ratio", "supervisor_errors", "truth_errors",
-           "part_union", "gain_along",
+__all__ = ["reference_flows", "original_motion_mean", "motion_magnification_ratio",
+           "supervisor_source_flows", "supervisor_errors", "truth_errors", "part_union", "gain_along",
            "displacement_between"]
 
 FlowSupervisor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -74,7 +74,19 @@ def _magnitude(flow: np.ndarray) -> np.ndarray:
     return np.hypot(flow[..., 0].astype(np.float64), flow[..., 1].astype(np.float64))
 
 
-def motion_magnification_ratio(original: np.ndarray, magnified: np.ndarray, size: int = 64) -> float:
+def original_motion_mean(original: np.ndarray, size: int = 64) -> float:
+    """The denominator of `motion_magnification_ratio`: the mean Farnebäck flow magnitude
+    (frame 0 -> frame i, all pixels and i >= 1, frames resized to size x size) of `original`,
+    NaN when every frame equals frame 0. It does not depend on the magnified clip, so a caller
+    scoring several magnifications of one clip computes it once."""
+    original = _check_clip(original, "original")
+    if (original == original[:1]).all():
+        return math.nan
+    return float(_magnitude(reference_flows(original, size)).mean())
+
+
+def motion_magnification_ratio(original: np.ndarray, magnified: np.ndarray, size: int = 64,
+                               original_mean: float | None = None) -> float:
     """MagPlus's Motion Magnification Ratio: mean Farnebäck flow magnitude (frame 0 -> frame i,
     over all pixels and all i >= 1, frames resized to size x size) of `magnified` divided by the
     same mean of `original`. 1 = motion preserved, alpha = ideal magnification by alpha.
@@ -82,12 +94,11 @@ def motion_magnification_ratio(original: np.ndarray, magnified: np.ndarray, size
     Both clips (T, H, W, 3) or (T, H, W) uint8 of equal shape. NaN when the original has no motion:
     every frame equals frame 0 (Farnebäck returns ~1e-3 px, not 0, on identical frames, which would
     make the ratio huge instead of undefined) or its mean flow magnitude is below 1e-6 px.
+    original_mean: `original_motion_mean(original, size)` when already computed.
     """
     original, magnified = _check_pair_of_clips(original, magnified)
-    if (original == original[:1]).all():
-        return math.nan
-    denominator = float(_magnitude(reference_flows(original, size)).mean())
-    if denominator < 1e-6:
+    denominator = original_motion_mean(original, size) if original_mean is None else float(original_mean)
+    if math.isnan(denominator) or denominator < 1e-6:
         return math.nan
     return float(_magnitude(reference_flows(magnified, size)).mean()) / denominator
 
@@ -108,8 +119,35 @@ def _supervisor_device(supervisor) -> torch.device:
     return torch.device("cpu")
 
 
+def _pair_batches(n_pairs: int, batch_size: int):
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return [(start, min(start + batch_size, n_pairs + 1)) for start in range(1, n_pairs + 1, batch_size)]
+
+
+def _source_flow_batch(original: np.ndarray, start: int, stop: int, supervisor, device) -> torch.Tensor:
+    """F(x0, x_i) for i = start..stop-1 (one supervisor call), as the supervisor returns it."""
+    x0 = _to_tensor(original[:1]).to(device).expand(stop - start, -1, -1, -1).contiguous()
+    f = supervisor(x0, _to_tensor(original[start:stop]).to(device))
+    expected = (stop - start, 2, *original.shape[1:3])
+    if tuple(f.shape) != expected:
+        raise ValueError(f"supervisor returned F(x0, x_i) of shape {tuple(f.shape)}, expected {expected}")
+    return f
+
+
+def supervisor_source_flows(original: np.ndarray, supervisor: FlowSupervisor, batch_size: int = 8) -> np.ndarray:
+    """The supervisor's flows F(x0, x_i), i = 1..T-1, of the original clip: (T-1, 2, H, W) in the
+    supervisor's dtype (float32), on the CPU. They do not depend on the magnified clip: pass
+    them to `supervisor_errors` (same `batch_size`) to score several magnifications of one clip."""
+    original = _check_clip(original, "original")
+    device = _supervisor_device(supervisor)
+    with torch.no_grad():
+        return np.concatenate([_source_flow_batch(original, a, b, supervisor, device).cpu().numpy()
+                               for a, b in _pair_batches(original.shape[0] - 1, batch_size)])
+
+
 def supervisor_errors(original: np.ndarray, magnified: np.ndarray, alpha: float, supervisor: FlowSupervisor,
-                      min_px: float = 0.1, batch_size: int = 8) -> dict:
+                      min_px: float = 0.1, batch_size: int = 8, source_flows: np.ndarray | None = None) -> dict:
     """FlowMag's flow-based errors of a magnified clip, measured with a flow network.
 
     supervisor: callable (x0, x1) -> flow, x0 and x1 (B, 3, H, W) float32 RGB in [0, 1], flow
@@ -123,10 +161,16 @@ def supervisor_errors(original: np.ndarray, magnified: np.ndarray, alpha: float,
       ~0 whatever the magnifier does and on a nearly static one it is noise over noise, so such
       pixels would dominate the mean of a face clip; they are left out. NaN when no pixel moves.
     - "moving_share": the share of pixels (over all pairs) that entered the magnification error.
+
+    source_flows: F_src already computed by `supervisor_source_flows` (same supervisor and
+    batch_size), (T-1, 2, H, W); None computes it here.
     """
     original, magnified = _check_pair_of_clips(original, magnified)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batches = _pair_batches(original.shape[0] - 1, batch_size)
+    if source_flows is not None:
+        expected = (original.shape[0] - 1, 2, *original.shape[1:3])
+        if tuple(np.shape(source_flows)) != expected:
+            raise ValueError(f"source_flows must be {expected}, got {tuple(np.shape(source_flows))}")
     alpha = float(alpha)
     device = _supervisor_device(supervisor)
     n_pairs = original.shape[0] - 1
@@ -134,17 +178,17 @@ def supervisor_errors(original: np.ndarray, magnified: np.ndarray, alpha: float,
     abs_sum = 0.0
     ratio_sum, moving = 0.0, 0
     with torch.no_grad():
-        for start in range(1, n_pairs + 1, batch_size):
-            stop = min(start + batch_size, n_pairs + 1)
+        for start, stop in batches:
             x0 = x0_single.expand(stop - start, -1, -1, -1).contiguous()
-            xi = _to_tensor(original[start:stop]).to(device)
             yi = _to_tensor(magnified[start:stop]).to(device)
-            f_src = supervisor(x0, xi).double()
+            if source_flows is None:
+                f_src = _source_flow_batch(original, start, stop, supervisor, device).double()
+            else:
+                f_src = torch.from_numpy(np.asarray(source_flows[start - 1:stop - 1])).to(device).double()
             f_pred = supervisor(x0, yi).double()
             expected = (stop - start, 2, *original.shape[1:3])
-            for name, f in (("F(x0, x_i)", f_src), ("F(x0, y_i)", f_pred)):
-                if tuple(f.shape) != expected:
-                    raise ValueError(f"supervisor returned {name} of shape {tuple(f.shape)}, expected {expected}")
+            if tuple(f_pred.shape) != expected:
+                raise ValueError(f"supervisor returned F(x0, y_i) of shape {tuple(f_pred.shape)}, expected {expected}")
             abs_sum += float((f_pred - alpha * f_src).abs().sum())
             src_mag = torch.linalg.vector_norm(f_src, dim=1)
             pred_mag = torch.linalg.vector_norm(f_pred, dim=1)

@@ -1,30 +1,127 @@
 """The motion table: motion-fidelity metrics of one magnified condition, per clip of a shard
-(rows of `results/{dataset}/reports/motion.parquet`)."""
+(rows of `results/{dataset}/reports/motion.parquet`).
+
+Much of it does not depend on the magnifier: the original clip's MMR denominator and supervisor
+flows, and on a synthetic corpus its true displacement, its full-resolution flows and the gains of
+a perfect magnification (per alpha). `original_motion` computes these once per shard (rule
+`original_motion`, `results/{dataset}/motion_original/shard{k}.npz` + manifest); `motion_rows`
+reads them instead of recomputing them for every condition, with the same numbers.
+"""
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-from mexflow.magnify.gain import gain_ratios
-from mexflow.magnify.metrics import (displacement_between, motion_magnification_ratio, reference_flows,
-                                     supervisor_errors, truth_errors)
-from mexflow.shards import iter_clips, read_clip
+from mexflow.magnify.gain import GAIN_PARTS, gain_ratios, perfect_gains
+from mexflow.magnify.metrics import (displacement_between, motion_magnification_ratio, original_motion_mean,
+                                     reference_flows, supervisor_errors, supervisor_source_flows,
+                                     truth_errors)
+from mexflow.shards import ShardWriter, iter_clips, read_clip
 
 MOTION_DEFAULTS = {"mmr_size": 64, "min_px": 0.1}
+#: Arrays of an original-motion shard, per clip: mmr_original () float64 (`original_motion_mean`,
+#: NaN for a static clip); with a supervisor supervisor_flows (T-1, 2, H, W) float32; with the
+#: truth disp (T-1, H, W, 2) float32 (true displacement frame 0 -> i, crop pixels), flows
+#: (T-1, H, W, 2) float32 (full-resolution Farnebäck of the original), alphas (A,) float64 and
+#: perfect_gains (A, 3) float64 (`perfect_gains` per alpha over GAIN_PARTS, NaN where undefined).
+ORIGINAL_ARRAYS = ("mmr_original", "supervisor_flows", "disp", "flows", "alphas", "perfect_gains")
 
 
 def _by_clip(folder, manifest: pd.DataFrame, names) -> dict[str, dict]:
     return {row["clip_id"]: a for row, a in iter_clips(Path(folder), manifest, names)}
 
 
+def _regions(geometry: tuple[Path, pd.DataFrame] | None) -> dict[str, tuple[np.ndarray, list[str]]]:
+    regions: dict[str, tuple[np.ndarray, list[str]]] = {}
+    if geometry is not None:
+        gdir, gman = geometry
+        for row, a in iter_clips(Path(gdir), gman, ["masks"]):
+            regions[row["clip_id"]] = (a["masks"], row["regions"].split(","))
+    return regions
+
+
+def _clip_reference(clip_id: str, x: np.ndarray, source_frames, box, masks, supervisor, truth_root,
+                    alphas: Sequence[float], p: dict) -> dict[str, np.ndarray]:
+    """The condition-independent arrays of one clip (ORIGINAL_ARRAYS)."""
+    out = {"mmr_original": np.float64(original_motion_mean(x, size=int(p["mmr_size"])))}
+    if supervisor is not None:
+        out["supervisor_flows"] = supervisor_source_flows(x, supervisor)
+    if truth_root is not None and box is not None:
+        from mexflow.synthetic.corpus import truth_path
+        from mexflow.synthetic.ground_truth import load_clip_truth
+
+        _, subject, clip = clip_id.split("/")
+        gt = load_clip_truth(truth_path(truth_root, subject, clip))
+        size = x.shape[1]
+        disp = np.stack([displacement_between(gt, box, size, float(source_frames[0]), float(f))
+                         for f in source_frames[1:]])
+        out["disp"] = disp
+        out["flows"] = reference_flows(x)
+        names = masks[1] if masks is not None else None
+        gains = []
+        for a in alphas:
+            g = perfect_gains(x, disp, float(a), masks=None if masks is None else masks[0],
+                              region_names=names, min_px=float(p["min_px"]))
+            gains.append([g.get(part, math.nan) for part in GAIN_PARTS])
+        out["alphas"] = np.asarray([float(a) for a in alphas], np.float64).reshape(-1)
+        out["perfect_gains"] = np.asarray(gains, np.float64).reshape(-1, len(GAIN_PARTS))
+    return out
+
+
+def original_motion(original: tuple[Path, pd.DataFrame], supervisor=None,
+                    aligned: tuple[Path, pd.DataFrame] | None = None,
+                    geometry: tuple[Path, pd.DataFrame] | None = None, truth_root: Path | None = None,
+                    alphas: Sequence[float] = (), params: dict | None = None,
+                    log: logging.Logger | None = None) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+    """(clip_id, arrays) for every clip of the original shard: what `motion_rows` needs of the
+    original clip whatever the magnifier (ORIGINAL_ARRAYS). The truth arrays come only with
+    `truth_root` (a synthetic corpus) and the aligned shard (crop boxes); the perfect
+    magnification's gains for each of `alphas` (the conditions' alphas), with the face-part masks
+    of the geometry shard where the clip has them. Arguments as `motion_rows`'."""
+    log = log or logging.getLogger(__name__)
+    p = {**MOTION_DEFAULTS, **(params or {})}
+    boxes = _by_clip(*aligned, ["box"]) if aligned is not None and truth_root is not None else {}
+    regions = _regions(geometry)
+    for row, a in iter_clips(Path(original[0]), original[1], ["frames", "source_frames"]):
+        cid = row["clip_id"]
+        box = boxes[cid]["box"] if cid in boxes else None
+        ref = _clip_reference(cid, a["frames"], a["source_frames"], box, regions.get(cid), supervisor,
+                              truth_root if box is not None else None, alphas, p)
+        log.info("original %s: %s", cid, ", ".join(sorted(ref)))
+        yield cid, ref
+
+
+def write_original_motion(path, references) -> pd.DataFrame:
+    """Write `original_motion`'s (clip_id, arrays) as one uncompressed shard NPZ (atomically;
+    flows do not compress) and return its manifest (`truth`: whether the clip has truth arrays)."""
+    writer = ShardWriter(path, compressed=False)
+    for cid, arrays in references:
+        writer.add(cid, meta={"truth": "disp" in arrays}, **arrays)
+    return writer.write()
+
+
+def _reference_lookup(reference: tuple[Path, pd.DataFrame]) -> Callable[[str], dict]:
+    folder, manifest = reference
+    rows = {r["clip_id"]: r for _, r in manifest.iterrows()}
+
+    def get(cid: str) -> dict:
+        if cid not in rows:
+            raise ValueError(f"clip {cid} is missing from the original-motion shard")
+        return read_clip(folder, rows[cid])
+    return get
+
+
 def motion_rows(condition: str, method: str, alpha: float,
                 original: tuple[Path, pd.DataFrame], magnified: tuple[Path, pd.DataFrame],
                 supervisor=None, aligned: tuple[Path, pd.DataFrame] | None = None,
                 geometry: tuple[Path, pd.DataFrame] | None = None, truth_root: Path | None = None,
-                params: dict | None = None, log: logging.Logger | None = None) -> pd.DataFrame:
+                params: dict | None = None, log: logging.Logger | None = None,
+                reference: tuple[Path, pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per clip of the shard: MMR (Farnebäck at mmr_size^2), the supervisor's motion and
     magnification errors (when a supervisor is given) and, for a synthetic corpus (`truth_root`
     with the aligned shard for the crop boxes), the magnified motion against alpha x the true
@@ -32,6 +129,9 @@ def motion_rows(condition: str, method: str, alpha: float,
 
     original/magnified/aligned/geometry: (folder, manifest) of the shards. Clips missing from the
     magnified shard are an error naming them.
+    reference: (folder, manifest) of the shard `original_motion` wrote with the same supervisor
+    and params: the original clips' condition-independent arrays are read from it, not computed
+    (the truth metrics then come from its truth arrays; `aligned` and `truth_root` are not needed).
     """
     log = log or logging.getLogger(__name__)
     p = {**MOTION_DEFAULTS, **(params or {})}
@@ -40,44 +140,48 @@ def motion_rows(condition: str, method: str, alpha: float,
     missing = sorted(set(orig) - set(mag_manifest["clip_id"]))
     if missing:
         raise ValueError(f"condition {condition}: clips {missing[:5]} are missing from the magnified shard")
-    boxes = _by_clip(*aligned, ["box"]) if aligned is not None and truth_root is not None else {}
-    regions: dict[str, tuple[np.ndarray, list[str]]] = {}
-    if geometry is not None:
-        gdir, gman = geometry
-        for row, a in iter_clips(Path(gdir), gman, ["masks"]):
-            regions[row["clip_id"]] = (a["masks"], row["regions"].split(","))
+    regions = _regions(geometry)
+    if reference is not None:
+        lookup = _reference_lookup(reference)
+    else:
+        boxes = _by_clip(*aligned, ["box"]) if aligned is not None and truth_root is not None else {}
+
+        def lookup(cid: str) -> dict:
+            box = boxes[cid]["box"] if cid in boxes else None
+            return _clip_reference(cid, orig[cid]["frames"], orig[cid]["source_frames"], box, regions.get(cid),
+                                   supervisor, truth_root if box is not None else None, [float(alpha)], p)
     rows = []
     for _, mrow in mag_manifest.iterrows():
         cid = mrow["clip_id"]
         mag = read_clip(mag_dir, mrow, ["frames"])["frames"]
         x = orig[cid]["frames"]
+        ref = lookup(cid)
         row = {"clip_id": cid, "condition": condition, "method": method, "alpha": float(alpha),
-               "mmr": motion_magnification_ratio(x, mag, size=int(p["mmr_size"]))}
+               "mmr": motion_magnification_ratio(x, mag, size=int(p["mmr_size"]),
+                                                 original_mean=float(ref["mmr_original"]))}
         if supervisor is not None:
-            row.update(supervisor_errors(x, mag, alpha, supervisor, min_px=float(p["min_px"])))
-        if truth_root is not None and cid in boxes:
-            row.update(_truth_metrics(cid, x, mag, alpha, orig[cid]["source_frames"], boxes[cid]["box"],
-                                      regions.get(cid), truth_root, float(p["min_px"])))
+            row.update(supervisor_errors(x, mag, alpha, supervisor, min_px=float(p["min_px"]),
+                                         source_flows=ref.get("supervisor_flows")))
+        if "disp" in ref:
+            row.update(_truth_metrics(x, mag, alpha, ref, regions.get(cid), float(p["min_px"])))
         rows.append(row)
         log.info("%s %s: MMR %.2f", condition, cid, row["mmr"])
     return pd.DataFrame(rows)
 
 
-def _truth_metrics(clip_id, x, mag, alpha, source_frames, box, masks, truth_root, min_px) -> dict:
-    from mexflow.synthetic.corpus import truth_path
-    from mexflow.synthetic.ground_truth import load_clip_truth
-
-    _, subject, clip = clip_id.split("/")
-    gt = load_clip_truth(truth_path(truth_root, subject, clip))
-    size = x.shape[1]
-    disp = np.stack([displacement_between(gt, box, size, float(source_frames[0]), float(f))
-                     for f in source_frames[1:]])
+def _truth_metrics(x, mag, alpha, ref: dict, masks, min_px) -> dict:
+    disp = ref["disp"]
     names = masks[1] if masks is not None else None
-    flows = {"original": reference_flows(x), "magnified": reference_flows(mag)}  # once for both
+    flows = {"original": ref["flows"], "magnified": reference_flows(mag)}  # once for both
     out = truth_errors(x, mag, alpha, disp, masks=None if masks is None else masks[0],
                        region_names=names, min_px=min_px, flows=flows)
+    hit = np.flatnonzero(ref["alphas"] == float(alpha))
+    # parts present as gain_ratios measures them: "moving" only without masks
+    perfect = (None if not hit.size else
+               {part: ref["perfect_gains"][hit[0], j] for j, part in enumerate(GAIN_PARTS)
+                if masks is not None or part == "moving"})
     ratios = gain_ratios(x, mag, alpha, disp, masks=None if masks is None else masks[0],
-                         region_names=names, min_px=min_px, flows=flows)
+                         region_names=names, min_px=min_px, flows=flows, perfect=perfect)
     out.update({k: v for k, v in ratios.items() if k.endswith("gain_ratio") or k == "perfect_effective_alpha"})
     return {f"truth_{k}" if not k.startswith("truth_") else k: v for k, v in out.items()}
 

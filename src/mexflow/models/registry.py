@@ -36,17 +36,28 @@ def model_input(spec: dict) -> str:
 
 def validate_model(name: str, spec: dict) -> None:
     """ValueError naming the model entry when its kind or keys are unknown or a value is bad
-    (deep models by `mexflow.models.deep_spec.resolve_spec`)."""
+    (deep models by `mexflow.models.deep_spec.resolve_spec`; `threads` > 1 on an SVM, which fits
+    on one thread)."""
     kind = spec.get("kind")
     try:
         if model_input(spec) == "vector":
             unknown = sorted(set(spec) - _SVM_KEYS[kind] - RESOURCE_KEYS - {"kind"})
             if unknown:
                 raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(_SVM_KEYS[kind] | RESOURCE_KEYS)}")
+            if int(spec.get("threads", 1)) != 1:
+                raise ValueError(f"threads {spec['threads']}: an SVM fits on one thread (liblinear / "
+                                 "libsvm, candidates one after another), so its evaluate job takes one "
+                                 "core; threads is for the deep models")
         else:
             resolve_spec(spec)
     except ValueError as exc:
         raise ValueError(f"models.{name} (kind {kind}): {exc}") from exc
+
+
+def job_threads(spec: dict) -> int:
+    """Cores an evaluate job of this model uses: a deep model's `threads` (torch's intra-op
+    threads, default 1); 1 for an SVM."""
+    return int(spec.get("threads", 1)) if model_input(spec) == "data" else 1
 
 
 def input_size(spec: dict) -> int:

@@ -220,6 +220,13 @@ def _camera_image(rgb: np.ndarray, layout: Layout) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY if layout.grayscale else cv2.COLOR_RGB2BGR)
 
 
+def _single_threaded() -> None:
+    """Worker initializer: OpenCV's pool (by default as many threads as cores, and the renderer's
+    remaps use it) to one thread; the output does not depend on it. The renderer does no BLAS or
+    OpenMP work."""
+    cv2.setNumThreads(1)
+
+
 def _render_subject(args) -> None:
     """Write the frames and ground-truth archives of one subject's planned clips."""
     cfg, plans, root = args
@@ -289,10 +296,12 @@ def write_synthetic_corpus(root, cfg: SyntheticConfig, workers: int = 1) -> pd.D
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
         jobs = [(cfg, ps, str(tmp)) for ps in per_subject]
+        workers = min(workers, len(jobs))  # one subject per task: more processes would idle
         if workers > 1:
             # forkserver, not fork: a caller that has loaded MediaPipe, torch or OpenCV threads
-            # cannot be forked safely (the children crash in malloc).
-            with ProcessPoolExecutor(max_workers=workers,
+            # cannot be forked safely (the children crash in malloc). Each worker is one thread,
+            # so `workers` processes use `workers` cores (OpenCV's pool would take every core).
+            with ProcessPoolExecutor(max_workers=workers, initializer=_single_threaded,
                                      mp_context=multiprocessing.get_context("forkserver")) as pool:
                 list(pool.map(_render_subject, jobs))
         else:
