@@ -84,8 +84,7 @@ rule magnify_shard:
 
 
 rule original_motion:
-    # What every condition's motion job needs of the original clips (their flows, the truth and a
-    # perfect magnification's gains): computed once per shard instead of once per condition.
+    """What every condition's motion metrics need of a shard's original clips, computed once."""
     input:
         unpack(original_motion_inputs),
     output:
@@ -102,6 +101,8 @@ rule original_motion:
         f"{RES}/{{dataset}}/benchmarks/original_motion/shard{{shard}}.tsv"
     conda:
         CONDA_ENV
+    message:
+        "{wildcards.dataset}: motion of the original clips of shard {wildcards.shard}"
     script:
         "../workflow_scripts/original_motion.py"
 
