@@ -58,51 +58,53 @@ def recognition_figure(metrics: pd.DataFrame):
     palette = [plt.get_cmap("tab20")(i) for i in [*range(0, 20, 2), *range(1, 20, 2)]]
     colour = {c: palette[k % len(palette)] for k, c in enumerate(conditions)}
     bar_in = 0.2  # inches per bar
+    gap = 0.6  # between (feature set, model) groups, in bar heights
     layout = []
     for protocol in protocols:
         sub = metrics[metrics["protocol"] == protocol]
         groups = sorted(dict.fromkeys(zip(sub["feature_set"], sub["model"])))
-        conds = [c for c in conditions if (sub["condition"] == c).any()]
-        layout.append((protocol, sub, groups, conds))
-    heights = [max(1.0, bar_in * len(g) * len(c) + 0.15 * len(g)) for _, _, g, c in layout]
-    label_chars = max(len(f"{f} / {m}") for _, _, groups, _ in layout for f, m in groups)
+        # each group gets a slot only for the conditions evaluated on it (most are original-only)
+        bars, ticks, y = [], [], 0.0
+        for key in groups:
+            mine = sub[(sub["feature_set"] == key[0]) & (sub["model"] == key[1])]
+            present = [c for c in conditions if (mine["condition"] == c).any()]
+            bars += [(mine[mine["condition"] == c].iloc[0], c, y + k) for k, c in enumerate(present)]
+            ticks.append(y + (len(present) - 1) / 2)
+            y += len(present) + gap
+        layout.append((protocol, sub, groups, bars, ticks, y - gap))
+    heights = [max(1.0, bar_in * span + 0.3) for *_, span in layout]
+    label_chars = max(len(f"{f} / {m}") for _, _, groups, *_ in layout for f, m in groups)
     fig = plt.figure(figsize=(2 * 5.2 + 0.075 * label_chars, sum(heights) + 0.75 * len(layout) + 1.0),
                      layout="constrained")
     grid = fig.add_gridspec(len(layout), 2, height_ratios=heights)
     any_single = metrics["single_predicted_class"].notna().any() if "single_predicted_class" in metrics else False
-    for row, (protocol, sub, groups, conds) in enumerate(layout):
+    longest = max(map(len, conditions))
+    for row, (protocol, sub, groups, bars, ticks, span) in enumerate(layout):
         leak = protocol in leaky
-        width = 0.8 / len(conds)
         for col, metric in enumerate(("uf1", "uar")):
             ax = fig.add_subplot(grid[row, col])
-            for k, cond in enumerate(conds):
-                cells = sub[sub["condition"] == cond].set_index(["feature_set", "model"])
-                for g, key in enumerate(groups):
-                    if key not in cells.index:
-                        continue
-                    r = cells.loc[key]
-                    y = g - 0.4 + (k + 0.5) * width
-                    v, lo, hi = float(r[metric]), float(r[f"{metric}_ci_low"]), float(r[f"{metric}_ci_high"])
-                    single = isinstance(r.get("single_predicted_class"), str)
-                    ax.barh(y, v, width * 0.9, color=colour[cond], hatch=LEAK_HATCH if leak else None,
-                            edgecolor=SINGLE_COLOUR if single else ("0.15" if leak else colour[cond]),
-                            linewidth=1.6 if single else 0.5)
-                    ax.errorbar(v, y, xerr=[[max(v - lo, 0)], [max(hi - v, 0)]], fmt="none",
-                                ecolor="0.2", elinewidth=0.7, capsize=1.5)
-                    if v < 0.01:  # a bar of value 0 has no length: a diamond at 0 keeps it visible
-                        ax.plot([0], [y], marker="D", markersize=6, markerfacecolor=colour[cond],
-                                markeredgecolor="0.1", markeredgewidth=0.8, ls="", clip_on=False, zorder=5)
-                    # the condition is named beside its value: no legend look-up for many bars
-                    name = f"  {cond}" if len(conditions) > 1 else ""
-                    ax.text(max(v, hi) + 0.015, y, f"{v:.2f}{name}" + (" single class" if single else ""),
-                            va="center", ha="left", fontsize=6.5,
-                            color=SINGLE_COLOUR if single else "0.15")
+            for r, cond, y in bars:
+                v, lo, hi = float(r[metric]), float(r[f"{metric}_ci_low"]), float(r[f"{metric}_ci_high"])
+                single = isinstance(r.get("single_predicted_class"), str)
+                ax.barh(y, v, 0.8, color=colour[cond], hatch=LEAK_HATCH if leak else None,
+                        edgecolor=SINGLE_COLOUR if single else ("0.15" if leak else colour[cond]),
+                        linewidth=1.6 if single else 0.5)
+                ax.errorbar(v, y, xerr=[[max(v - lo, 0)], [max(hi - v, 0)]], fmt="none",
+                            ecolor="0.2", elinewidth=0.7, capsize=1.5)
+                if v < 0.01:  # a bar of value 0 has no length: a diamond at 0 keeps it visible
+                    ax.plot([0], [y], marker="D", markersize=6, markerfacecolor=colour[cond],
+                            markeredgecolor="0.1", markeredgewidth=0.8, ls="", clip_on=False, zorder=5)
+                # the condition is named beside its value: no legend look-up for many bars
+                name = f"  {cond}" if len(conditions) > 1 else ""
+                ax.text(max(v, hi) + 0.015, y, f"{v:.2f}{name}" + (" single class" if single else ""),
+                        va="center", ha="left", fontsize=6.5,
+                        color=SINGLE_COLOUR if single else "0.15")
             chance = float(sub["chance_uf1_uar"].max())
             ax.axvline(chance, color="0.35", ls="--", lw=0.9, zorder=0)
-            ax.set_yticks(range(len(groups)))
+            ax.set_yticks(ticks)
             ax.set_yticklabels([f"{f} / {m}" for f, m in groups] if col == 0 else [], fontsize=8)
-            ax.set_ylim(len(groups) - 0.5, -0.5)
-            ax.set_xlim(0, 1.3 + (0.012 * max(map(len, conds)) if len(conditions) > 1 else 0))
+            ax.set_ylim(span - 0.5, -0.5)
+            ax.set_xlim(0, 1.3 + (0.012 * longest if len(conditions) > 1 else 0))
             ax.set_xticks(np.linspace(0, 1, 6))
             ax.tick_params(axis="x", labelsize=7)
             ax.set_xlabel(metric.upper(), fontsize=8)
