@@ -159,8 +159,8 @@ def supervisor_errors(original: np.ndarray, magnified: np.ndarray, alpha: float,
     - "magnification_error": mean | |F_pred| / (|F_src| + 1e-4) - alpha | over the pixels with
       |F_src| >= min_px (unitless: a gain minus alpha). FlowMag averages over every pixel, but on a
       static pixel the ratio is ~0 whatever the magnifier does and on a nearly static one it is
-      noise over noise, so such
-      pixels would dominate the mean of a face clip; they are left out. NaN when no pixel moves.
+      noise over noise, so such pixels would dominate the mean of a face clip; they are left out.
+      NaN when no pixel moves.
     - "moving_share": the share of pixels (over all pairs) that entered the magnification error.
 
     source_flows: F_src already computed by `supervisor_source_flows` (same supervisor and
