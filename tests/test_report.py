@@ -1,6 +1,7 @@
 """The recognition report: tables (Markdown, HTML, per-class) and figures from evaluation summaries."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -348,8 +349,10 @@ def test_motion_table_headers_carry_units():
 
 
 def _make_n(*args):
-    res = subprocess.run(["make", "-n", "-o", ".venv/.mexflow-installed", *args],
-                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # under `make test` the environment carries the outer make's MAKEFLAGS / MAKELEVEL
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    res = subprocess.run(["make", "--no-print-directory", "-n", "-o", ".venv/.mexflow-installed", *args],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert res.returncode == 0, res.stderr
     return [" ".join(line.split()) for line in res.stdout.splitlines() if line.strip()]
 

@@ -218,16 +218,20 @@ def test_html_report_gathers_tables_and_figures(tiny_run):
 
 def test_metrics_page_accounts_for_the_data_and_embeds_the_configuration(tiny_run):
     """metrics.html traces the rejected clip, marks the contrast, and embeds the configuration
-    the run resolved (tiny.yaml with the schema's defaults)."""
+    the run resolved (tiny.yaml composed with config.yaml, and the schema's defaults)."""
     import html
 
     page = html.unescape((tiny_run / "results/tiny/reports/metrics.html").read_text())
     assert "unknown label 'bewilderment'" in page and "LEAKY CONTRAST" in page
     used = yaml.safe_load(page.split("<pre class='config'>", 1)[1].split("</pre>", 1)[0])
     tiny = yaml.safe_load(TINY.read_text())
-    assert used["experiments"] == tiny["experiments"] and used["models"] == tiny["models"]
+    defaults = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert used["experiments"] == tiny["experiments"] and set(used["models"]) == set(tiny["models"])
+    for name, entry in tiny["models"].items():  # tiny's settings, over config.yaml's same-named entry
+        assert used["models"][name] == {**defaults["models"][name], **entry}
     assert used["datasets"]["tiny"]["synthetic"] == tiny["datasets"]["tiny"]["synthetic"]
     assert used["datasets"]["tiny"]["missing_apex"] == "midpoint"  # a default filled in
+
 
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["experiments"]["deep"].update(feature_sets=["lbptop"]), "needs a feature set with dense data"),
@@ -250,11 +254,11 @@ def test_invalid_config_is_refused_before_any_job(tmp_path):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda c: c.update(conditions=["original", "evm"]), "no magnify.conditions.evm entry"),
+    (lambda c: c.update(conditions=["original", "nowhere"]), "no magnify.conditions.nowhere entry"),
     (lambda c: c.update(conditions=["original", "m"], magnify={"conditions": {
         "m": {"method": "learned", "model": "nowhere", "alpha": 4}}}), "magnifier 'nowhere'"),
-    (lambda c: c.update(conditions=["original", "m"], magnify={"conditions": {
-        "m": {"method": "learned", "model": "pretrained", "alpha": 4}}}), "no 'generic' entry"),
+    (lambda c: c.update(conditions=["original", "m"], magnify={"pretrained": "/nowhere/flowmag.pth",
+        "conditions": {"m": {"method": "learned", "model": "pretrained", "alpha": 4}}}), "/nowhere/flowmag.pth"),
 ])
 def test_magnify_config_errors_name_the_condition(tmp_path, edit, message):
     res = snakemake(tmp_path, "-n", config=edited_config(tmp_path, edit))
