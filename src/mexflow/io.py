@@ -48,3 +48,54 @@ def write_parquet_atomic(df: pd.DataFrame, path) -> None:
 def write_text_atomic(text: str, path) -> None:
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- frames
+
+JPEG_SOI = b"\xff\xd8"
+JPEG_EOI = b"\xff\xd9"
+
+
+class BadFrameError(ValueError):
+    """A corpus frame that cannot be used as it is: missing, empty, truncated, undecodable, or of
+    another size or channel count than its clip's reference frame. `path` names the file,
+    `problem` says what is wrong."""
+
+    def __init__(self, path, problem: str):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
+def frame_channels(img: np.ndarray) -> int:
+    return 1 if img.ndim == 2 else int(img.shape[2])
+
+
+def read_frame(path) -> np.ndarray:
+    """Decode one frame file strictly, as stored: (H, W) uint8 for grayscale, (H, W, 3) BGR for
+    colour (alpha dropped, 16-bit depth reduced to 8 bits, as OpenCV does).
+
+    BadFrameError naming the file when it is missing, empty, a JPEG without its end-of-image
+    marker (truncated: OpenCV would fill the missing part grey and only warn on stderr), or
+    anything the decoder refuses (truncated PNG/BMP included).
+    """
+    import cv2
+
+    path = Path(path)
+    if not path.exists():
+        raise BadFrameError(path, "missing")
+    if not path.is_file():
+        raise BadFrameError(path, "not a regular file")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise BadFrameError(path, f"unreadable ({err.strerror or err})") from err
+    if not data:
+        raise BadFrameError(path, "empty file")
+    if data[:2] == JPEG_SOI and not data.rstrip(b"\x00").endswith(JPEG_EOI):
+        raise BadFrameError(path, "truncated JPEG (no end-of-image marker)")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)
+    if img is None or img.size == 0:
+        raise BadFrameError(path, "cannot decode (not an image OpenCV reads, or damaged)")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    return img
