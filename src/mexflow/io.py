@@ -1,7 +1,10 @@
 """Atomic writers and readers for the cached formats (NPZ arrays, Parquet tables).
 
 Every writer writes to a temporary file in the destination folder and renames it into place,
-so an interrupted job never leaves a half-written output that looks complete.
+so an interrupted job never leaves a half-written output that looks complete. tempfile creates
+that file with mode 0600 (a folder 0700) whatever the umask; `honour_umask` gives it the mode an
+ordinary open() / mkdir would (0666 / 0777 less the umask) before the rename, so outputs stay
+readable by the group where the umask says so.
 """
 from __future__ import annotations
 
@@ -14,6 +17,26 @@ import numpy as np
 import pandas as pd
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux says it (/proc/self/status; no
+    window in which another thread would create files with umask 0), else by os.umask."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path, directory: bool = False) -> None:
+    """chmod a tempfile-made file (0600) or folder (0700) to 0666 / 0777 less the umask."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 @contextmanager
 def atomic_path(path, suffix: str = ""):
     """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds."""
@@ -23,6 +46,7 @@ def atomic_path(path, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
+        honour_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -48,6 +48,7 @@ from torch import Tensor, nn
 # rerun every cached magnifier job through Snakemake's code trigger)
 from mexflow.checkpoints import load_weights_only
 from mexflow.devices import select_device
+from mexflow.io import honour_umask
 
 __all__ = [
     "ALPHA_WAVELENGTHS", "OUTPUT_MODES", "N_ALPHA_CHANNELS", "TWICE_ABOVE_ALPHA",
@@ -463,6 +464,7 @@ def save_checkpoint(path, generator: FlowMagGenerator, meta: dict) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
+        honour_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -10,6 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mexflow.io import honour_umask
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 _DIGITS = re.compile(r"([0-9]+)")
 
@@ -84,6 +86,7 @@ def write_video(path, frames: np.ndarray, fps: float) -> None:
         for f in frames:
             writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         writer.release()
+        honour_umask(tmp)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -105,6 +108,7 @@ def write_frames(folder, frames: np.ndarray) -> None:
             name = tmp / f"{i:05d}.png"
             if not cv2.imwrite(str(name), cv2.cvtColor(f, cv2.COLOR_RGB2BGR)):
                 raise RuntimeError(f"{folder}: OpenCV cannot write {name.name}")
+        honour_umask(tmp, directory=True)
         if folder.is_dir() and not folder.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
             os.replace(folder, old / folder.name)
