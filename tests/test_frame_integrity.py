@@ -174,3 +174,15 @@ def test_bad_reference_frame_is_rejected_too(tmp_path):
                                      detector=BoxDetector(), on_bad_frame="reject")
     assert manifest.empty and rejected["file"].tolist() == [str(tmp_path / "bad" / "img1.jpg")]
     assert "empty file" in rejected["reason"].iloc[0]
+
+
+def test_magnify_frame_folder_refuses_truncated_jpeg(tmp_path):
+    from mexflow.magnify.video import read_frames
+
+    for n in range(3):
+        (tmp_path / f"img{n}.jpg").write_bytes(_jpeg_bytes(_texture(n)))
+    assert read_frames(tmp_path)[0].shape == (3, H, W, 3)
+    data = (tmp_path / "img1.jpg").read_bytes()
+    (tmp_path / "img1.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadFrameError, match=r"img1\.jpg: truncated JPEG"):
+        read_frames(tmp_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mexflow.io import honour_umask
+from mexflow.io import honour_umask, read_frame
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 _DIGITS = re.compile(r"([0-9]+)")
@@ -41,10 +41,8 @@ def read_frames(path, size: int | None = None, max_frames: int | None = None) ->
         if not files:
             raise ValueError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
         for f in files[:max_frames]:
-            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-            if img is None:
-                raise ValueError(f"{f}: not a readable image")
-            frames.append(img)
+            img = read_frame(f)   # BadFrameError (a ValueError) naming a truncated/empty/bad file
+            frames.append(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img)
     elif path.is_file():
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
