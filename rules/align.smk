@@ -12,6 +12,7 @@ rule align_shard:
     params:
         alignment=canonical(config["alignment"]),
         window=config["temporal"].get("window", ["onset", "offset"]),
+        on_bad_frame=lambda wc: DATASETS[wc.dataset].get("on_bad_clip", "error"),
     threads: 1
     log:
         f"{RES}/{{dataset}}/logs/align_shard{{shard}}.log",

@@ -241,13 +241,31 @@ def test_casme3_too_many_dropped_or_key_frame_missing_is_rejected(tmp_path):
     assert index["clip"].tolist() == ["a_40"]
 
 
-def test_casme3_true_duplicate_row_is_rejected(tmp_path):
+def test_casme3_identical_duplicate_row_collapses(tmp_path):
     rows = CASME3_GOOD + [CASME3_GOOD[1]]
     make_casme3(tmp_path, rows)
     index, rejected = read_casme3("c3", tmp_path, on_bad_clip="reject")
-    assert rejected["clip_id"].tolist() == ["c3/spNO.1/a_40"] and "duplicate" in rejected["reason"][0]
-    assert rejected["file"][0] == f"{CASME3_SHEET} row 5"
-    assert len(index) + len(rejected) == len(rows)
+    assert rejected.empty
+    assert sorted(index["clip"]) == ["a_10", "a_40", "d_5"]
+
+
+@pytest.mark.parametrize("on_bad_clip", ["reject", "error"])
+def test_casme3_conflicting_duplicate_rejects_the_clip(tmp_path, on_bad_clip):
+    # Same recording and onset (so the same clip a_40), another apex and emotion: sheet row 5.
+    rows = CASME3_GOOD + [("spNO.1", "a", 40, 46, 50, "4", "anger")]
+    make_casme3(tmp_path, rows)
+    if on_bad_clip == "error":
+        with pytest.raises(CorpusError) as exc:
+            read_casme3("c3", tmp_path, on_bad_clip="error")
+        assert "c3/spNO.1/a_40" in str(exc.value) and "row 3" in str(exc.value) and "row 5" in str(exc.value)
+        return
+    index, rejected = read_casme3("c3", tmp_path, on_bad_clip="reject")
+    assert rejected["clip_id"].tolist() == ["c3/spNO.1/a_40"]
+    reason = rejected["reason"][0]
+    assert "conflicting duplicate" in reason and "apex" in reason and "emotion" in reason
+    assert f"{CASME3_SHEET} row 3" in reason and f"{CASME3_SHEET} row 5" in reason
+    assert rejected["file"][0] == f"{CASME3_SHEET} row 3"
+    assert sorted(index["clip"]) == ["a_10", "d_5"]
 
 
 # ---------------------------------------------------------------- 4DME

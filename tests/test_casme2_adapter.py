@@ -78,17 +78,58 @@ def test_apex_slash_midpoint_or_bad_clip(tmp_path):
     assert "EP05_01" not in set(index["clip"]) and "apex is '/'" in rejected["reason"].iloc[0]
 
 
-def test_missing_clip_folder_and_duplicates(tmp_path):
+def _append_rows(root, rows):
+    """Append raw rows (the sheet's own columns) below the fixture's sheet."""
+    df = pd.read_excel(root / "CASME2-coding-20140508.xlsx")
+    extra = pd.DataFrame(rows, columns=df.columns)
+    pd.concat([df, extra]).to_excel(root / "CASME2-coding-20140508.xlsx", index=False)
+
+
+def test_missing_clip_folder_and_identical_duplicate(tmp_path):
     make_fixture(tmp_path, GOOD)
-    import openpyxl  # noqa: F401 - the sheet is rewritten with extra rows below
-    df = pd.read_excel(tmp_path / "CASME2-coding-20140508.xlsx")
-    extra = pd.DataFrame([[4, "EP09_09", 1, 2, 3, None, "4", "others"], df.iloc[0].tolist()], columns=df.columns)
-    pd.concat([df, extra]).to_excel(tmp_path / "CASME2-coding-20140508.xlsx", index=False)
+    # Sheet rows 6 and 7: a clip without folder, and an exact copy of row 2 (EP02_01f).
+    _append_rows(tmp_path, [[4, "EP09_09", 1, 2, 3, None, "4", "others"],
+                            [1, "EP02_01f", 46, 59, 86, None, "12", "happiness"]])
     index, rejected = read_casme2("casme2", tmp_path, on_bad_clip="reject")
     reasons = dict(zip(rejected["clip_id"], rejected["reason"]))
-    assert reasons["casme2/sub04/EP09_09"] == "clip folder not found"
-    assert "duplicate" in reasons["casme2/sub01/EP02_01f"]
-    assert len(index) == len(GOOD)
+    assert reasons == {"casme2/sub04/EP09_09": "clip folder not found"}
+    assert len(index) == len(GOOD) and index["clip"].tolist().count("EP02_01f") == 1
+
+
+def test_identical_duplicate_with_other_cell_types_collapses(tmp_path):
+    make_fixture(tmp_path, GOOD)
+    _append_rows(tmp_path, [[1, "EP03_02", "131", 139.0, " 161", None, "R12+L4 ", "others"]])
+    index, rejected = read_casme2("casme2", tmp_path, on_bad_clip="error")
+    assert rejected.empty and sorted(index["clip"]) == sorted(c for _, c, *_ in GOOD)
+
+
+@pytest.mark.parametrize("dup, differ", [
+    ([1, "EP02_01f", 46, 60, 86, None, "12", "happiness"], "apex"),
+    ([1, "EP02_01f", 46, 59, 86, None, "12", "disgust"], "emotion"),
+    ([1, "EP02_01f", 46, 59, 86, None, "12+4", "happiness"], "aus"),
+    ([1, "EP02_01f", 40, 59, 90, None, "12", "happiness"], "onset, offset"),
+])
+def test_conflicting_duplicate_rejects_clip_once(tmp_path, dup, differ):
+    make_fixture(tmp_path, GOOD)
+    _append_rows(tmp_path, [dup])   # sheet row 6; the original EP02_01f is row 2
+    index, rejected = read_casme2("casme2", tmp_path, on_bad_clip="reject")
+    assert "EP02_01f" not in set(index["clip"]) and len(index) == len(GOOD) - 1
+    assert rejected["clip_id"].tolist() == ["casme2/sub01/EP02_01f"]   # one rejection, not two
+    reason = rejected["reason"].iloc[0]
+    assert reason.startswith("conflicting duplicate annotation rows") and reason.endswith(f"differ in {differ}")
+    assert "row 2" in reason and "row 6" in reason
+    with pytest.raises(CorpusError) as exc:
+        read_casme2("casme2", tmp_path, on_bad_clip="error")
+    msg = str(exc.value)
+    assert "corpus 'casme2'" in msg and "casme2/sub01/EP02_01f" in msg and "row 2" in msg and "row 6" in msg
+
+
+def test_duplicate_of_a_bad_row_is_one_rejection(tmp_path):
+    make_fixture(tmp_path, GOOD)
+    _append_rows(tmp_path, [[3, "EP05_01", 30, 20, 10, None, "4", "disgust"]] * 2)
+    index, rejected = read_casme2("casme2", tmp_path, on_bad_clip="reject")
+    assert rejected["clip_id"].tolist() == ["casme2/sub03/EP05_01"] and len(index) == len(GOOD)
+    assert "onset 30 is after offset 10" in rejected["reason"].iloc[0]
 
 
 def test_missing_annotation_and_bad_header(tmp_path):

@@ -84,9 +84,13 @@ def load_checked_generator(path, device):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
+    from mexflow.checkpoints import CheckpointError
+
     try:
         generator = load_generator(path, device=device)
-    except Exception as e:      # torch.load / state-dict errors of any kind: a bad file
+    except CheckpointError as e:  # unreadable or unsafe file: its own one-line reason
+        raise ValueError(f"{path}: not a FlowMag generator checkpoint ({e.problem})") from e
+    except Exception as e:      # state-dict errors of any kind: a bad file
         raise ValueError(f"{path}: not a FlowMag generator checkpoint ({_load_error(e)})") from e
     if not isinstance(generator, FlowMagGenerator):
         raise ValueError(f"{path}: not a FlowMag generator checkpoint (got {type(generator).__name__})")

@@ -26,6 +26,7 @@ import numpy as np
 from mexflow.align.geometry import apply_affine, invert_affine, translation_affine
 from mexflow.align.similarity import EyePairTracker, SimilarityTracker
 from mexflow.align.template import CropBox, TemplateTracker, warp_crop
+from mexflow.io import BadFrameError, frame_channels, read_frame
 
 TRANSFORMS = ("translation", "similarity")
 # A tracked similarity whose scale differs from 1 by more than this is a tracking failure (a
@@ -90,11 +91,45 @@ class ReferenceFace:
 
 def read_frame_bgr(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 in OpenCV's BGR order; grayscale files are expanded to 3 channels.
-    IOError naming the file when it cannot be decoded."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise IOError(f"cannot decode image {path}")
-    return img
+    BadFrameError (mexflow.io) naming the file when it is missing, empty, truncated or cannot
+    be decoded."""
+    return _to_bgr(read_frame(path))
+
+
+def _to_bgr(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img
+
+
+class ClipFrameReader:
+    """Reads the frames of one clip strictly (mexflow.io.read_frame), as BGR for align_frames.
+
+    The first frame read (align_frames reads the reference frame first) fixes the clip's size
+    and channel count; a later frame that differs raises BadFrameError naming it and both sizes.
+    """
+
+    def __init__(self, folder, pattern: str):
+        self.folder, self.pattern = Path(folder), pattern
+        self.reference: tuple[int, int, int] | None = None  # (height, width, channels)
+
+    def path(self, n: int) -> Path:
+        return self.folder / self.pattern.format(n)
+
+    def __call__(self, n: int) -> np.ndarray:
+        path = self.path(n)
+        img = read_frame(path)
+        h, w = img.shape[:2]
+        c = frame_channels(img)
+        if self.reference is None:
+            self.reference = (h, w, c)
+        else:
+            rh, rw, rc = self.reference
+            if (h, w) != (rh, rw):
+                raise BadFrameError(path, f"size {w}x{h} differs from the clip's {rw}x{rh} "
+                                          f"(its reference frame)")
+            if c != rc:
+                raise BadFrameError(path, f"{c} channel(s) where the clip has {rc} "
+                                          f"(its reference frame)")
+        return _to_bgr(img)
 
 
 def detect_reference_face(detector, image: np.ndarray, downscale: float) -> ReferenceFace:

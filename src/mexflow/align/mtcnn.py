@@ -135,7 +135,9 @@ def locate_facenet_weights() -> dict[str, pathlib.Path]:
 
 def _load_state_dict(module: nn.Module, path: str | pathlib.Path) -> None:
     """Load a plain state dict (tensors only, ``weights_only=True``) strictly into ``module``."""
-    state = torch.load(pathlib.Path(path), map_location="cpu", weights_only=True)
+    from mexflow.checkpoints import load_weights_only
+
+    state = load_weights_only(pathlib.Path(path))   # CheckpointError naming the file if unusable
     module.load_state_dict(state, strict=True)
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mexflow.align.clip import AlignParams, NoFaceError, align_frames, read_frame_bgr, reference_frame
+from mexflow.align.clip import AlignParams, ClipFrameReader, NoFaceError, align_frames, reference_frame
 from mexflow.datasets.errors import Rejections
 from mexflow.datasets.index import REJECTED_COLUMNS
+from mexflow.io import BadFrameError
 from mexflow.shards import ShardWriter
 from mexflow.temporal import window_frames
 
@@ -35,28 +36,38 @@ def make_detector(name: str, params: AlignParams):
 
 
 def align_shard(rows: pd.DataFrame, alignment: dict, window, out_npz, log=None,
-                detector=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                detector=None, on_bad_frame: str = "error") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Align every clip (index rows) over its temporal `window` and write `out_npz`.
 
     Returns (manifest, rejected). A clip whose reference frame has no face is an error naming
-    the corpus, clip and file, or a rejection row, as `alignment['on_no_face']` says.
+    the corpus, clip and file, or a rejection row, as `alignment['on_no_face']` says. A clip with
+    a bad frame file (missing, empty, truncated, undecodable, or of another size or channel count
+    than its reference frame; mexflow.io.BadFrameError) is likewise an error (CorpusError naming
+    corpus, clip and file) or a rejection row, as `on_bad_frame` says (the rule passes the
+    dataset's on_bad_clip): the clip is left out of the shard, the other clips go on.
     """
     log = log or logging.getLogger(__name__)
     params = AlignParams.from_dict(alignment)
     detector = detector or make_detector(alignment.get("detector", "mtcnn"), params)
     writer = ShardWriter(out_npz)
-    rejections = {}
+    rejected_rows: list[dict] = []   # both policies' rows, in clip order
+    rejections, frame_rejections = {}, {}
     for _, row in rows.iterrows():
-        rej = rejections.setdefault(row["dataset"], Rejections(row["dataset"], alignment.get("on_no_face", "error")))
+        ds = row["dataset"]
+        if ds not in rejections:
+            rejections[ds] = Rejections(ds, alignment.get("on_no_face", "error"), rejected_rows)
+            frame_rejections[ds] = Rejections(ds, on_bad_frame, rejected_rows)
+        rej, frame_rej = rejections[ds], frame_rejections[ds]
         frames = window_frames(row["frames"], row["onset"], row["apex"], row["offset"], window)
         ref = reference_frame(row["onset"], row["apex"], row["frames"], params.reference)
         folder = Path(row["frame_dir"])
-
-        def read(n, folder=folder, pattern=row["frame_pattern"]):
-            return read_frame_bgr(folder / pattern.format(n))
-
+        read = ClipFrameReader(folder, row["frame_pattern"])
         try:
             a = align_frames(read, frames, ref, detector, params)
+        except BadFrameError as err:
+            frame_rej.bad(row["clip_id"], err.path, f"bad frame: {err.problem}")
+            log.warning("%s: rejected, bad frame %s: %s", row["clip_id"], err.path, err.problem)
+            continue
         except NoFaceError:
             rej.bad(row["clip_id"], str(folder / row["frame_pattern"].format(ref)),
                     "no face detected on the alignment reference frame")
@@ -70,6 +81,5 @@ def align_shard(rows: pd.DataFrame, alignment: dict, window, out_npz, log=None,
                    eye_ncc=a.eye_ncc)
         log.info("%s: %d frames, max shift %.2f px, min NCC %.3f, %d translation fallbacks",
                  row["clip_id"], len(frames), float(abs(a.shifts).max()), float(a.ncc.min()), a.fallbacks)
-    rejected = pd.DataFrame([r for rej in rejections.values() for r in rej.rows],
-                            columns=REJECTED_COLUMNS)
+    rejected = pd.DataFrame(rejected_rows, columns=REJECTED_COLUMNS)
     return writer.write(), rejected

@@ -1,13 +1,14 @@
 """Validation every corpus adapter shares, and the builder that turns clips into index rows.
 
 An adapter reads its corpus' layout into `ClipSource`s (raw cells, clip folder) and hands them to
-an `IndexBuilder`, which applies the same checks to all corpora, in this order: duplicate clip,
-frame cells, onset/offset present, onset <= offset, apex (missing-apex policy), apex within
+an `IndexBuilder`, which applies the same checks to all corpora, in this order: duplicate rows
+(identical ones collapse into one, conflicting ones reject the clip), frame cells, onset/offset present, onset <= offset, apex (missing-apex policy), apex within
 onset..offset, onset = apex policy, label, action units, objective class, clip folder and frame
 naming, frames of onset..offset on disk. A failed check is one rejection (or CorpusError).
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from mexflow.datasets.frame_files import FrameNaming, count_dropped_frames, disc
 from mexflow.datasets.labels import map_label, objective_class
 from mexflow.datasets.sheets import cell_text, is_blank
 from mexflow.synthetic.action_units import AUCode, parse_au_string
+
+log = logging.getLogger(__name__)
 
 MISSING_APEX_POLICIES = ("midpoint", "bad_clip")
 ONSET_APEX_POLICIES = ("keep", "midpoint", "bad_clip")
@@ -138,6 +141,25 @@ class ClipSource:
     span_from_frames: bool = False
 
 
+# The ClipSource fields two annotation rows of one clip are compared on.
+ANNOTATION_FIELDS = ("onset", "apex", "offset", "emotion", "aus", "objective", "clip_dir",
+                     "span_from_frames")
+
+
+def _comparable(field: str, value) -> str:
+    """A cell as compared between duplicate rows: blank -> '', 6 == 6.0 == ' 6 ', inner
+    whitespace collapsed; folders by path."""
+    if field == "clip_dir":
+        return str(Path(value)) if value is not None else ""
+    return " ".join(cell_text(value).split())
+
+
+def duplicate_conflicts(sources: list[ClipSource]) -> list[str]:
+    """The ANNOTATION_FIELDS in which the given rows of one clip differ ([] if identical)."""
+    return [f for f in ANNOTATION_FIELDS
+            if len({_comparable(f, getattr(s, f)) for s in sources}) > 1]
+
+
 class IndexBuilder:
     """Validates ClipSources of one corpus into canonical index rows and rejections.
 
@@ -145,6 +167,11 @@ class IndexBuilder:
     on_bad_clip: 'error' (CorpusError at the first bad clip) or 'reject';
     missing_apex, onset_apex_equal: see resolve_timing; max_dropped_frames: frames strictly
     inside onset..offset that may be missing on disk (recorded in dropped_frames).
+
+    Clips are validated in `result()`, once every row is known, so that several annotation rows
+    of one clip are judged together: identical rows collapse into one (logged), rows that differ
+    (timing, label, AUs, ...) reject the clip with one rejection naming every row, and the clip
+    is not indexed.
     """
 
     def __init__(self, dataset: str, *, label_format: str, fps: float, on_bad_clip: str = "error",
@@ -165,26 +192,43 @@ class IndexBuilder:
         self.max_dropped_frames = max_dropped_frames
         self.rejections = Rejections(dataset, on_bad_clip)
         self._rows: list[dict] = []
-        self._seen: set[str] = set()
+        self._pending: dict[object, list[ClipSource]] = {}  # clip -> its rows, in sheet order
         self._namings: dict[Path, FrameNaming | BadClip] = {}
 
     def clip_id(self, source: ClipSource) -> str:
         return f"{self.dataset}/{source.subject}/{source.clip}"
 
     def add(self, source: ClipSource) -> None:
-        """Validate one clip: append its index row, or reject it (CorpusError under 'error')."""
+        """Queue one clip's annotation row; `result()` validates it."""
         clip_id = self.clip_id(source)
-        if clip_id in self._seen:
-            self.rejections.bad(clip_id, source.where, "duplicate annotation row for this subject and clip")
-            return
-        self._seen.add(clip_id)
-        try:
-            self._rows.append(self._row(source, clip_id))
-        except BadClip as exc:
-            self.rejections.bad(clip_id, exc.file or source.where, exc.reason)
+        # Rows without a subject or clip name are no duplicates of one another: each is rejected.
+        key = clip_id if source.subject and source.clip else (clip_id, len(self._pending))
+        self._pending.setdefault(key, []).append(source)
+
+    def _validate_pending(self) -> None:
+        """Validate queued clips: append index rows, or reject (CorpusError under 'error')."""
+        pending, self._pending = self._pending, {}
+        for sources in pending.values():
+            source = sources[0]
+            clip_id = self.clip_id(source)
+            if len(sources) > 1:
+                wheres = "; ".join(s.where for s in sources)
+                differ = duplicate_conflicts(sources)
+                if differ:
+                    self.rejections.bad(clip_id, source.where,
+                                        f"conflicting duplicate annotation rows ({wheres}) differ "
+                                        f"in {', '.join(differ)}")
+                    continue
+                log.info("%s: %d identical annotation rows (%s), kept as one", clip_id,
+                         len(sources), wheres)
+            try:
+                self._rows.append(self._row(source, clip_id))
+            except BadClip as exc:
+                self.rejections.bad(clip_id, exc.file or source.where, exc.reason)
 
     def result(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(index rows with ADAPTER_COLUMNS, rejected rows with REJECTED_COLUMNS first)."""
+        self._validate_pending()
         rejected = pd.DataFrame(self.rejections.rows)
         rejected = rejected.reindex(columns=list(dict.fromkeys(REJECTED_COLUMNS + list(rejected.columns))))
         return pd.DataFrame(self._rows, columns=ADAPTER_COLUMNS), rejected

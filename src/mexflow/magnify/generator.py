@@ -46,7 +46,9 @@ from torch import Tensor, nn
 
 # re-exported: the magnifier workflow scripts import it from here (moving their import would
 # rerun every cached magnifier job through Snakemake's code trigger)
+from mexflow.checkpoints import load_weights_only
 from mexflow.devices import select_device
+from mexflow.io import honour_umask
 
 __all__ = [
     "ALPHA_WAVELENGTHS", "OUTPUT_MODES", "N_ALPHA_CHANNELS", "TWICE_ABOVE_ALPHA",
@@ -462,6 +464,7 @@ def save_checkpoint(path, generator: FlowMagGenerator, meta: dict) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
+        honour_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -471,18 +474,9 @@ def save_checkpoint(path, generator: FlowMagGenerator, meta: dict) -> None:
 
 def _load(path):
     """torch.load with weights_only=True onto the CPU (a release saved from CUDA tensors loads
-    on a CPU-only machine); unreadable files raise ValueError naming the file."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
-        raise
-    except Exception as exc:  # UnpicklingError, RuntimeError of a broken archive, ...
-        text = str(exc)
-        found = re.search(r"WeightsUnpickler error: (.*?)(?: was not an allowed global|\n|$)", text)
-        reason = found.group(1).strip() if found else (text.strip().splitlines() or [""])[0]
-        raise ValueError(f"{path}: not a readable weights-only PyTorch checkpoint "
-                         f"({type(exc).__name__}: {reason}); mexflow reads tensors, numbers, "
-                         f"strings and containers of them only") from exc
+    on a CPU-only machine); FileNotFoundError for a missing file, CheckpointError (a ValueError)
+    naming the file for an unreadable or unsafe one (mexflow.checkpoints)."""
+    return load_weights_only(path)
 
 
 def load_checkpoint_meta(path) -> dict:

@@ -335,7 +335,11 @@ class RaftFlow(FlowSupervisor):
         self.small = bool(small)
         self.iterations = int(iterations)
         self.net = (raft_small if self.small else raft_large)(weights=None, progress=False)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from mexflow.checkpoints import CheckpointError, load_weights_only
+
+        state = load_weights_only(path)   # CheckpointError naming the file if unusable
+        if not isinstance(state, dict):
+            raise CheckpointError(path, f"holds a {type(state).__name__}, not a RAFT state dict")
         if state and all(k.startswith("module.") for k in state):  # saved from DataParallel
             state = {k[len("module."):]: v for k, v in state.items()}
         self.net.load_state_dict(state)

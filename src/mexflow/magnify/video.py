@@ -10,6 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mexflow.io import honour_umask, read_frame
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 _DIGITS = re.compile(r"([0-9]+)")
 
@@ -39,10 +41,8 @@ def read_frames(path, size: int | None = None, max_frames: int | None = None) ->
         if not files:
             raise ValueError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
         for f in files[:max_frames]:
-            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-            if img is None:
-                raise ValueError(f"{f}: not a readable image")
-            frames.append(img)
+            img = read_frame(f)   # BadFrameError (a ValueError) naming a truncated/empty/bad file
+            frames.append(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img)
     elif path.is_file():
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
@@ -84,6 +84,7 @@ def write_video(path, frames: np.ndarray, fps: float) -> None:
         for f in frames:
             writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         writer.release()
+        honour_umask(tmp)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -105,6 +106,7 @@ def write_frames(folder, frames: np.ndarray) -> None:
             name = tmp / f"{i:05d}.png"
             if not cv2.imwrite(str(name), cv2.cvtColor(f, cv2.COLOR_RGB2BGR)):
                 raise RuntimeError(f"{folder}: OpenCV cannot write {name.name}")
+        honour_umask(tmp, directory=True)
         if folder.is_dir() and not folder.is_symlink():
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=folder.parent))
             os.replace(folder, old / folder.name)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from mexflow.io import write_parquet_atomic
+from mexflow.io import honour_umask, write_parquet_atomic
 from mexflow.resources import load_resource
 from mexflow.synthetic.action_units import AUCode, expression_field
 from mexflow.synthetic.faces import CANVAS_HW, render_scene, sample_identity
@@ -313,6 +313,7 @@ def write_synthetic_corpus(root, cfg: SyntheticConfig, workers: int = 1) -> pd.D
         write_sheet(sheet, tmp / layout.annotation, layout.preamble)
         truth = pd.DataFrame(rows, columns=TRUTH_COLUMNS)
         write_parquet_atomic(truth, tmp / GT_SUBDIR / "clips.parquet")
+        honour_umask(tmp, directory=True)
         os.replace(tmp, root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
