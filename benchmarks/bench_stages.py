@@ -24,7 +24,7 @@ import numpy as np
 
 from mexflow.align.clip import AlignParams, align_frames, detect_face, read_frame_bgr
 from mexflow.align.pipeline import make_detector
-from mexflow.datasets.index import build_index
+from mexflow.datasets.index import build_index, clip_folder
 from mexflow.features.flow import FARNEBACK_PRESETS, flow_strain_sequence, to_gray
 from mexflow.features.lbp import lbp_top
 from mexflow.synthetic.action_units import AUCode, expression_field
@@ -60,7 +60,7 @@ def main() -> None:
 
     decode, align, detect, flow, lbp = [], [], [], [], []
     for _, r in rows.iterrows():
-        folder = Path(r["frame_dir"])
+        folder = clip_folder(root, r["frame_dir"])
         frames = window_frames(r["frames"], r["onset"], r["apex"], r["offset"])
         paths = [folder / r["frame_pattern"].format(n) for n in frames]
         t0 = time.perf_counter()

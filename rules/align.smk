@@ -13,6 +13,7 @@ rule align_shard:
         alignment=canonical(config["alignment"]),
         window=config["temporal"].get("window", ["onset", "offset"]),
         on_bad_frame=lambda wc: DATASETS[wc.dataset].get("on_bad_clip", "error"),
+        roots=lambda wc: {m: DATASETS[m]["root"] for m in members(wc.dataset)},
     threads: 1
     log:
         f"{RES}/{{dataset}}/logs/align_shard{{shard}}.log",

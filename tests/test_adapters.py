@@ -15,7 +15,7 @@ from mexflow.datasets.common import frame_cell
 from mexflow.datasets.errors import BadClip, CorpusError
 from mexflow.datasets.fourdme import read_4dme
 from mexflow.datasets.frame_files import discover_frame_naming
-from mexflow.datasets.index import ADAPTERS, INDEX_COLUMNS, build_index
+from mexflow.datasets.index import ADAPTERS, INDEX_COLUMNS, build_index, clip_folder
 from mexflow.datasets.labels import label_sets, map_label, objective_class, resolve_compound
 from mexflow.datasets.samm import read_samm
 from mexflow.datasets.smic import read_smic
@@ -128,9 +128,10 @@ def make_smic(root: Path, clips=SMIC_GOOD):
     return root
 
 
-def files_reproduced(row) -> bool:
-    """frame_pattern.format(n) over `frames` gives exactly the image files of frame_dir."""
-    on_disk = {e.name for e in os.scandir(row["frame_dir"]) if e.is_file()}
+def files_reproduced(row, root) -> bool:
+    """frame_pattern.format(n) over `frames` gives exactly the image files of frame_dir (relative
+    to the corpus root in build_index's index, absolute as the adapters return it)."""
+    on_disk = {e.name for e in os.scandir(clip_folder(root, row["frame_dir"])) if e.is_file()}
     return on_disk == {row["frame_pattern"].format(n) for n in row["frames"]}
 
 
@@ -145,7 +146,7 @@ def test_samm_preamble_grey_frames_objective_and_minus_one_apex(tmp_path):
     assert index["subject"].tolist() == ["samm/006", "samm/007", "samm/011"]
     r = index.set_index("clip").loc["006_1_2"]
     assert r["frame_pattern"] == "006_{:05d}.jpg" and r["frames"] == list(range(5562, 5616))
-    assert cv2.imread(os.path.join(r["frame_dir"], "006_05588.jpg"), cv2.IMREAD_UNCHANGED).ndim == 2
+    assert cv2.imread(str(clip_folder(tmp_path, r["frame_dir"]) / "006_05588.jpg"), cv2.IMREAD_UNCHANGED).ndim == 2
     assert (r["onset"], r["apex"], r["offset"], r["apex_source"], r["fps"]) == (5562, 5588, 5615, "annotated", 200.0)
     assert (r["class5"], r["class3"], r["objective"]) == ("happiness", "positive", "I")
     assert r["aus"] == [12, 14] and r["au_codes"] == ["R12", "L14"] and r["dropped_frames"] == 0
@@ -154,7 +155,7 @@ def test_samm_preamble_grey_frames_objective_and_minus_one_apex(tmp_path):
     other = index.set_index("clip").loc["011_2_3"]
     assert (other["apex"], other["apex_source"]) == (115, "midpoint")           # -1 apex
     assert (other["class5"], other["class3"], other["objective"]) == ("others", None, "VII")
-    assert all(files_reproduced(row) for _, row in index.iterrows())
+    assert all(files_reproduced(row, tmp_path) for _, row in index.iterrows())
 
 
 def test_samm_minus_one_apex_as_bad_clip_names_the_sheet_row(tmp_path):
@@ -204,7 +205,7 @@ def test_casme3_shared_recordings_loose_header_and_onset_equals_apex_kept(tmp_pa
     assert a10["aus"] == [12, 12] and a10["au_codes"] == ["L12", "R12"]
     assert (a40["class5"], a40["class3"], a40["objective"]) == (None, "negative", None)
     assert (d5["onset"], d5["apex"], d5["apex_source"]) == (5, 5, "onset_equals_apex")
-    assert all(files_reproduced(row) for _, row in index.iterrows())
+    assert all(files_reproduced(row, tmp_path) for _, row in index.iterrows())
 
 
 def test_casme3_onset_equals_apex_policies(tmp_path):
@@ -223,7 +224,7 @@ def test_casme3_dropped_frames_within_and_beyond_tolerance(tmp_path):
     make_casme3(tmp_path, drop={"a": [12, 16]})
     index, _ = read_casme3("c3", tmp_path)
     a10 = index.set_index("clip").loc["a_10"]
-    assert a10["dropped_frames"] == 2 and 12 not in a10["frames"] and files_reproduced(a10)
+    assert a10["dropped_frames"] == 2 and 12 not in a10["frames"] and files_reproduced(a10, tmp_path)
     assert index.set_index("clip").loc["a_40", "dropped_frames"] == 0
     with pytest.raises(CorpusError) as exc:   # the same gaps, none tolerated
         build_index("c3", {"format": "casme3", "root": str(tmp_path), "max_dropped_frames": 0})
@@ -289,7 +290,7 @@ def test_4dme_compound_labels_marks_and_discovered_naming(tmp_path):
     assert [by.loc[c, "frame_pattern"] for c in ("S01_01", "S02_02", "S03_02")] == \
         ["{:05d}.jpg", "img_{:03d}.png", "frame{}.jpg"]
     assert by.loc["S01_01", "clip_id"] == "d4/S01/S01_01" and (by["fps"] == 60.0).all()
-    assert all(files_reproduced(row) for _, row in index.iterrows())
+    assert all(files_reproduced(row, tmp_path) for _, row in index.iterrows())
 
 
 def test_4dme_unresolved_compound_and_mixed_names_are_rejected(tmp_path):
@@ -334,7 +335,7 @@ def test_smic_folder_labels_and_midpoint_apex(tmp_path):
     assert (by.loc["s1_sur_01", "class5"], by.loc["s1_sur_01", "class3"]) == ("surprise", "surprise")
     po = by.loc["s3_po_05"]   # image099990 .. image100010: one width, a leading zero -> padded
     assert po["frame_pattern"] == "image{:06d}.bmp" and po["apex"] == 100000 and po["class3"] == "positive"
-    assert all(files_reproduced(row) for _, row in index.iterrows())
+    assert all(files_reproduced(row, tmp_path) for _, row in index.iterrows())
 
 
 def test_smic_unknown_emotion_folder_empty_clip_and_missing_hs(tmp_path):

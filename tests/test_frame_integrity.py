@@ -186,3 +186,23 @@ def test_magnify_frame_folder_refuses_truncated_jpeg(tmp_path):
     (tmp_path / "img1.jpg").write_bytes(data[: len(data) // 2])
     with pytest.raises(BadFrameError, match=r"img1\.jpg: truncated JPEG"):
         read_frames(tmp_path)
+
+
+def test_index_paths_are_relative_so_a_moved_corpus_still_aligns(tmp_path):
+    """build_index stores frame_dir relative to the corpus root; align_shard finds the frames
+    under whatever root the config gives at run time, e.g. after the corpus was moved."""
+    import shutil
+
+    from mexflow.datasets.index import relative_frame_dirs
+
+    old = tmp_path / "old"
+    old.mkdir()
+    row = _clip(old, "clip1")
+    rel = relative_frame_dirs([row["frame_dir"]], old)
+    assert rel == ["clip1"]
+    shutil.move(str(old), str(tmp_path / "new"))
+    moved = pd.DataFrame([{**row, "frame_dir": rel[0]}])
+    manifest, rejected = align_shard(moved, ALIGNMENT, ["onset", "offset"], tmp_path / "s.npz",
+                                     detector=BoxDetector(), on_bad_frame="error",
+                                     roots={"casme2": str(tmp_path / "new")})
+    assert manifest["clip_id"].tolist() == ["casme2/sub01/clip1"] and rejected.empty

@@ -9,6 +9,7 @@ index = load_index(snakemake.input.index)
 rows = index[index["shard"] == int(snakemake.wildcards.shard)]
 manifest, rejected = align_shard(rows, snakemake.params.alignment, snakemake.params.window,
                                  snakemake.output.frames, log=log,
-                                 on_bad_frame=snakemake.params.on_bad_frame)
+                                 on_bad_frame=snakemake.params.on_bad_frame,
+                                 roots=snakemake.params.roots)
 write_parquet_atomic(manifest, snakemake.output.manifest)
 write_parquet_atomic(rejected, snakemake.output.rejected)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from mexflow.align.clip import AlignParams, ClipFrameReader, NoFaceError, align_frames, reference_frame
 from mexflow.datasets.errors import Rejections
-from mexflow.datasets.index import REJECTED_COLUMNS
+from mexflow.datasets.index import REJECTED_COLUMNS, clip_folder
 from mexflow.io import BadFrameError
 from mexflow.shards import ShardWriter
 from mexflow.temporal import window_frames
@@ -36,8 +36,12 @@ def make_detector(name: str, params: AlignParams):
 
 
 def align_shard(rows: pd.DataFrame, alignment: dict, window, out_npz, log=None,
-                detector=None, on_bad_frame: str = "error") -> tuple[pd.DataFrame, pd.DataFrame]:
+                detector=None, on_bad_frame: str = "error",
+                roots: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Align every clip (index rows) over its temporal `window` and write `out_npz`.
+
+    roots: corpus root per dataset; the index's `frame_dir` is relative to it (absolute
+    frame_dirs are used as they are).
 
     Returns (manifest, rejected). A clip whose reference frame has no face is an error naming
     the corpus, clip and file, or a rejection row, as `alignment['on_no_face']` says. A clip with
@@ -60,7 +64,7 @@ def align_shard(rows: pd.DataFrame, alignment: dict, window, out_npz, log=None,
         rej, frame_rej = rejections[ds], frame_rejections[ds]
         frames = window_frames(row["frames"], row["onset"], row["apex"], row["offset"], window)
         ref = reference_frame(row["onset"], row["apex"], row["frames"], params.reference)
-        folder = Path(row["frame_dir"])
+        folder = clip_folder((roots or {}).get(ds, ""), row["frame_dir"])
         read = ClipFrameReader(folder, row["frame_pattern"])
         try:
             a = align_frames(read, frames, ref, detector, params)

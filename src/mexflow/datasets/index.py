@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
+import os
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -87,9 +88,25 @@ def build_index(dataset: str, spec: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise ValueError(f"dataset {dataset!r}: no usable clip in {spec['root']} "
                          f"({len(rejected)} rejected)")
     index = index.sort_values("clip_id").reset_index(drop=True)
+    index["frame_dir"] = relative_frame_dirs(index["frame_dir"], spec["root"])
     index["shard"] = assign_shards(index, int(spec.get("shards", 1)))
     rejected = rejected.reindex(columns=list(dict.fromkeys(REJECTED_COLUMNS + list(rejected.columns))))
     return index[INDEX_COLUMNS], rejected
+
+
+def relative_frame_dirs(frame_dirs, root) -> list[str]:
+    """Clip folders as POSIX paths relative to the corpus root, so that an index (and every result
+    keyed on it) stays valid when the corpus or the work directory moves: the folder is found
+    again as `clip_folder(root, frame_dir)` with the root the config gives at run time."""
+    base = Path(root).resolve()
+    return [PurePosixPath(*Path(os.path.relpath(Path(d).resolve(), base)).parts).as_posix()
+            for d in frame_dirs]
+
+
+def clip_folder(root, frame_dir) -> Path:
+    """The folder of a clip's frames: `frame_dir` of the index under the corpus `root` (an
+    absolute frame_dir, as adapters return and older indexes hold, is used as it is)."""
+    return Path(root) / frame_dir
 
 
 def load_index(path) -> pd.DataFrame:
