@@ -499,3 +499,20 @@ def test_evaluate_job_threads_match_the_model():
     validate_model("lin", {"kind": "linear_svm", "threads": 1, "C_grid": [1.0]})
     with pytest.raises(ValueError, match=r"models\.rbf .*one thread"):
         validate_model("rbf", {"kind": "svm", "threads": 2})
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"kind": "linear_svm", "C_grid": "abc"}, "C_grid 'abc'"),
+    ({"kind": "linear_svm", "C_grid": [0.1, "x"]}, "C_grid"),
+    ({"kind": "svm", "C_grid": [1.0], "gamma_grid": [-1]}, "gamma_grid"),
+    ({"kind": "svm", "C_grid": [1.0], "inner_folds": 1}, "inner_folds 1"),
+    ({"kind": "svm", "kernel": "cubic"}, "kernel 'cubic'"),
+])
+def test_svm_settings_are_checked_when_the_dag_is_built(spec, message):
+    """A bad grid names the model entry and the key at parse time (not `could not convert string
+    to float` inside an evaluate job)."""
+    from mexflow.models.registry import validate_model
+
+    with pytest.raises(ValueError, match=r"models\.m \(kind .*\): " + message.replace("(", r"\(")):
+        validate_model("m", spec)
+    validate_model("ok", {"kind": "svm", "C_grid": [0.1, 10], "gamma_grid": ["scale", 0.1], "inner_folds": 3})

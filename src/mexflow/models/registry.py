@@ -44,6 +44,7 @@ def validate_model(name: str, spec: dict) -> None:
             unknown = sorted(set(spec) - _SVM_KEYS[kind] - RESOURCE_KEYS - {"kind"})
             if unknown:
                 raise ValueError(f"unknown key(s) {unknown}; allowed: {sorted(_SVM_KEYS[kind] | RESOURCE_KEYS)}")
+            _check_svm_values(spec)
             if int(spec.get("threads", 1)) != 1:
                 raise ValueError(f"threads {spec['threads']}: an SVM fits on one thread (liblinear / "
                                  "libsvm, candidates one after another), so its evaluate job takes one "
@@ -52,6 +53,27 @@ def validate_model(name: str, spec: dict) -> None:
             resolve_spec(spec)
     except ValueError as exc:
         raise ValueError(f"models.{name} (kind {kind}): {exc}") from exc
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_svm_values(spec: dict) -> None:
+    """The SVM settings' values, so a bad grid fails when the DAG is built, not inside a job."""
+    c_grid = spec.get("C_grid", [1.0])
+    if not isinstance(c_grid, list) or not c_grid or not all(_is_number(c) and c > 0 for c in c_grid):
+        raise ValueError(f"C_grid {c_grid!r}: a non-empty list of positive numbers")
+    gamma_grid = spec.get("gamma_grid", ["scale"])
+    if not isinstance(gamma_grid, list) or not gamma_grid or not all(
+            g in ("scale", "auto") or (_is_number(g) and g > 0) for g in gamma_grid):
+        raise ValueError(f"gamma_grid {gamma_grid!r}: a non-empty list of positive numbers, "
+                         "'scale' or 'auto'")
+    folds = spec.get("inner_folds", 3)
+    if not (isinstance(folds, int) and not isinstance(folds, bool) and folds >= 2):
+        raise ValueError(f"inner_folds {folds!r}: an integer >= 2")
+    if spec.get("kernel", "rbf") not in ("rbf", "linear", "poly", "sigmoid"):
+        raise ValueError(f"kernel {spec['kernel']!r}: one of rbf, linear, poly, sigmoid")
 
 
 def job_threads(spec: dict) -> int:
