@@ -23,7 +23,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from mexflow.magnify.metrics import gain_along, part_union, reference_flows
+from mexflow.magnify.metrics import gain_along, mask_shares, part_union, reference_flows
 from mexflow.magnify.pairs import smooth_random_flow, warp_forward
 
 __all__ = ["perfect_magnification", "perfect_gains", "gain_ratios", "moving_photo_clip", "PHOTO_FIELDS",
@@ -109,12 +109,8 @@ def gain_ratios(original: np.ndarray, magnified: np.ndarray, alpha: float, disp:
     if masks is None:
         return out
     f_orig = (flows["original"] if "original" in flows else reference_flows(original)).astype(np.float64)
-    added = np.hypot(*(f_mag - f_orig).transpose(3, 0, 1, 2)).sum(axis=0)
-    total = float(added.sum())
-    out.update(inmask_gain_ratio=ratio("inmask"),
-               outmask_gain_ratio=ratio("outmask"),
-               added_share_in_masks=float(added[union].sum()) / total if total > 0 else math.nan,
-               mask_area_share=float(union.mean()))
+    out.update(inmask_gain_ratio=ratio("inmask"), outmask_gain_ratio=ratio("outmask"),
+               **mask_shares(f_mag, f_orig, union))
     return out
 
 

@@ -31,6 +31,7 @@ from mexflow.synthetic.ground_truth import ClipTruth, displacement_in_crop
 
 __all__ = ["reference_flows", "original_motion_mean", "motion_magnification_ratio",
            "supervisor_source_flows", "supervisor_errors", "truth_errors", "part_union", "gain_along",
+           "mask_shares",
            "displacement_between"]
 
 FlowSupervisor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -219,6 +220,16 @@ def part_union(masks: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return np.logical_or.reduce(parts) if parts else np.zeros(masks.shape[1:], bool)
 
 
+def mask_shares(f_mag: np.ndarray, f_orig: np.ndarray, union: np.ndarray) -> dict:
+    """"added_share_in_masks": the share of the added motion |F_mag - F_orig| (flows (T-1, H, W, 2),
+    summed over pixels and pairs) inside `union` (H, W) bool, NaN when nothing was added;
+    "mask_area_share": the union's share of the image (what a uniform magnifier would give)."""
+    added = _magnitude(f_mag.astype(np.float64) - f_orig).sum(axis=0)  # (H, W), summed over pairs
+    total = float(added.sum())
+    return {"added_share_in_masks": float(added[union].sum()) / total if total > 0 else math.nan,
+            "mask_area_share": float(union.mean())}
+
+
 def _epe(flow: np.ndarray, target: np.ndarray, where: np.ndarray) -> float:
     if not where.any():
         return math.nan
@@ -291,11 +302,7 @@ def truth_errors(original: np.ndarray, magnified: np.ndarray, alpha: float, true
         inside = moving & mask[None]
         out[f"truth_epe_{name}"] = _epe(f_mag, target, inside)
         out[f"effective_alpha_{name}"] = gain_along(f_mag, true64, inside)
-    union = part_union(masks, names)
-    added = _magnitude(f_mag.astype(np.float64) - f_orig).sum(axis=0)  # (H, W), summed over pairs
-    total = float(added.sum())
-    out["added_share_in_masks"] = float(added[union].sum()) / total if total > 0 else math.nan
-    out["mask_area_share"] = float(union.mean())
+    out.update(mask_shares(f_mag, f_orig, part_union(masks, names)))
     return out
 
 
