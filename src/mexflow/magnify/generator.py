@@ -33,9 +33,7 @@ Checkpoints written by ``save_checkpoint`` hold the same keys under ``module.gen
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -48,7 +46,7 @@ from torch import Tensor, nn
 # rerun every cached magnifier job through Snakemake's code trigger)
 from mexflow.checkpoints import load_weights_only
 from mexflow.devices import select_device
-from mexflow.io import honour_umask
+from mexflow.io import atomic_path
 
 __all__ = [
     "ALPHA_WAVELENGTHS", "OUTPUT_MODES", "N_ALPHA_CHANNELS", "TWICE_ABOVE_ALPHA",
@@ -459,17 +457,8 @@ def save_checkpoint(path, generator: FlowMagGenerator, meta: dict) -> None:
     payload = {"state_dict": {_RELEASE_PREFIX + k: v.detach().cpu().clone() for k, v in
                               generator.state_dict().items()},
                "meta": full_meta, "epoch": 0}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-        honour_umask(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def _load(path):
