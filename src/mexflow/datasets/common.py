@@ -2,9 +2,10 @@
 
 An adapter reads its corpus' layout into `ClipSource`s (raw cells, clip folder) and hands them to
 an `IndexBuilder`, which applies the same checks to all corpora, in this order: duplicate rows
-(identical ones collapse into one, conflicting ones reject the clip), frame cells, onset/offset present, onset <= offset, apex (missing-apex policy), apex within
-onset..offset, onset = apex policy, label, action units, objective class, clip folder and frame
-naming, frames of onset..offset on disk. A failed check is one rejection (or CorpusError).
+(identical ones collapse into one, conflicting ones reject the clip), frame cells, onset/offset
+present, onset <= offset, apex (missing-apex policy), apex within onset..offset, onset = apex
+policy, label, action units, objective class, clip folder and frame naming, frames of
+onset..offset on disk. A failed check is one rejection (or CorpusError).
 """
 from __future__ import annotations
 
