@@ -39,3 +39,19 @@ def test_no_benchmarks_gives_an_empty_table(tmp_path):
     jobs = read_benchmarks([tmp_path])
     assert jobs.empty and list(jobs.columns[:3]) == ["rule", "job", "file"]
     assert isinstance(summarise_runtime(jobs), pd.DataFrame)
+
+
+def test_a_sample_taken_before_the_job_ran_gives_no_memory(tmp_path):
+    """Snakemake can sample a very short job before its process runs (0 CPU s, 0 load, the
+    launching shell's ~0.2 MB): that memory is not the job's, so it is missing, not 0.24 MB."""
+    from mexflow.report.runtime import read_benchmarks
+
+    folder = tmp_path / "benchmarks" / "merge_bank"
+    folder.mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (folder / "short.tsv").write_text(header + "0.51\t0:00:00\t0.24\t0.39\t0.04\t0.06\t0.00\t0.00\t0.00\t0.00\n")
+    (folder / "real.tsv").write_text(header + "2.10\t0:00:02\t150.3\t900.1\t140.2\t141.0\t1.0\t2.0\t80.0\t1.60\n")
+    jobs = read_benchmarks([tmp_path / "benchmarks"]).set_index("job")
+    assert jobs.loc["short", ["max_rss", "max_vms", "max_uss", "max_pss"]].isna().all()
+    assert jobs.loc["short", "s"] == 0.51
+    assert jobs.loc["real", "max_rss"] == 150.3 and jobs.loc["real", "cpu_time"] == 1.6

@@ -30,8 +30,13 @@ def read_benchmarks(folders: Iterable[Path]) -> pd.DataFrame:
             for _, r in table.iterrows():
                 rows.append({"rule": rel.parts[0], "job": str(Path(*rel.parts[1:]).with_suffix("")),
                              "file": str(tsv), **{c: pd.to_numeric(r.get(c), errors="coerce") for c in _NUMERIC}})
-    df = pd.DataFrame(rows, columns=["rule", "job", "file", *_NUMERIC])
-    return df.astype({c: float for c in _NUMERIC}).sort_values(["rule", "job"]).reset_index(drop=True)
+    df = pd.DataFrame(rows, columns=["rule", "job", "file", *_NUMERIC]).astype({c: float for c in _NUMERIC})
+    # A job shorter than Snakemake's first sample can be sampled before its process ran: zero CPU
+    # and load, and the memory of the launching shell (0.24 MB RSS seen for a 0.5 s job). That is
+    # no measurement of the job, so its memory is missing, as when Snakemake writes "NA".
+    unsampled = (df["cpu_time"] == 0) & (df["mean_load"] == 0)
+    df.loc[unsampled, ["max_rss", "max_vms", "max_uss", "max_pss"]] = float("nan")
+    return df.sort_values(["rule", "job"]).reset_index(drop=True)
 
 
 def summarise_runtime(jobs: pd.DataFrame) -> pd.DataFrame:
